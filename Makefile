@@ -1,0 +1,37 @@
+# Entry points of the book. Each target creates the virtual environment when it is missing.
+#   make serve   build the book (executing its notebooks) and serve it at http://127.0.0.1:8000
+#   make test    run the whole test suite: unit, property and doctests, chapters, site build, lint
+# Readers without make can run the same commands by hand; see README.md.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install serve build test lint clean
+
+install: $(STAMP)
+
+# torch is installed first and pinned: an unpinned torch pulls a multi-gigabyte CUDA build.
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -c constraints.txt torch==2.13.0
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
+
+build: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	NO_MKDOCS_2_WARNING=1 $(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check book_code tests
+
+clean:
+	rm -rf site .pytest_cache .hypothesis .cache
