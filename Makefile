@@ -1,5 +1,6 @@
 # Entry points of the book. Each target creates the virtual environment when it is missing.
 #   make serve   build the book (executing its notebooks) and serve it at http://127.0.0.1:8000
+#   make pdf     build, then print the whole book to site/book.pdf (needs Chromium)
 #   make test    run the whole test suite: unit, property and doctests, chapters, site build, lint
 # Readers without make can run the same commands by hand; see README.md.
 
@@ -8,7 +9,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install serve build test lint clean
+.PHONY: install serve build pdf test lint clean
 
 install: $(STAMP)
 
@@ -24,6 +25,10 @@ serve: $(STAMP)
 
 build: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# The whole book as one PDF (cover, contents, chapters), printed by headless Chromium.
+pdf: build
+	$(BIN)/python -m tools.print_book site site/book.pdf
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -16,12 +16,19 @@ import re
 from pathlib import Path
 
 import jupytext
+import tinycss2
 from mkdocs.exceptions import PluginError
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, Files
 
 NOTEBOOK_DIR = "notebooks/"
-MATHJAX_PARTS = ("tex-chtml.js", "input/tex/extensions", "output/chtml/fonts/woff-v2", "ui", "a11y")
+# MathJax components: the loader, TeX input (and the extensions it may autoload), HTML output
+# with its fonts, and assistive MathML for screen readers. The context menu (400 kB) is left out.
+MATHJAX_PARTS = (
+    "startup.js", "core.js", "input/tex.js", "input/tex/extensions",
+    "output/chtml.js", "output/chtml/fonts/tex.js", "output/chtml/fonts/woff-v2",
+    "a11y/assistive-mml.js",
+)
 
 _figures: dict[str, str] = {}
 _FIGURE = re.compile(r'<figure class="book-figure"[^>]*data-figure="([a-z0-9-]+)".*?</figure>', re.S)
@@ -69,7 +76,9 @@ def on_pre_build(config) -> None:
     _figures.clear()
 
 
-@event_priority(-100)  # after mkdocs-jupyter has rendered the notebook
+# Before print-site (priority 0) stores the page for the whole-book page. mkdocs-jupyter has
+# already rendered the notebook by then: it replaces the page's render method.
+@event_priority(10)
 def on_page_content(html: str, page, config, files) -> str:
     if not _is_notebook(page):
         return html
@@ -87,16 +96,79 @@ def on_page_content(html: str, page, config, files) -> str:
     return link + html
 
 
-def on_page_context(context, page, config, nav):
-    def place(match: re.Match) -> str:
-        name = match.group(1)
-        if name not in _figures:
-            raise PluginError(
-                f"{page.file.src_uri} places figure {name!r}, but no notebook produced it; "
-                f"known figures: {sorted(_figures)}"
-            )
-        return _figures[name].replace("<figure ", f'<figure id="fig-{name}" ', 1)
+_STYLE = re.compile(r"(<style[^>]*>)(.*?)(</style>)", re.S)
+_MARKDOWN_CELL = re.compile(r'<div class="[^"]*jp-MarkdownOutput[^"]*"[^>]*>(.*?)</div>', re.S)
+_MATHJAX_SCRIPTS = re.compile(
+    r'<script src="[^"]*(?:javascripts/mathjax-config\.js|assets/mathjax/startup\.js)"[^>]*></script>'
+)
+_CLASS = re.compile(r"\.(-?[_a-zA-Z][\w-]*)")
+_NOT = re.compile(r":not\([^()]*\)")
 
-    if page.content:
+
+def _used_classes(html: str) -> set[str]:
+    return {name for attr in re.findall(r'class="([^"]*)"', html) for name in attr.split()}
+
+
+def trim_css(css: str, used: set[str]) -> str:
+    """Drop the selectors of ``css`` that name a class no element in the page has.
+
+    The notebook template embeds all of JupyterLab's stylesheet (about 600 kB) in every notebook
+    page; a page uses a few percent of it. Rules without classes (custom properties on
+    ``.jupyter-wrapper``, element selectors, at-rules other than ``@media``) are kept.
+    """
+    kept = []
+    for rule in tinycss2.parse_stylesheet(css, skip_comments=True, skip_whitespace=True):
+        if rule.type == "qualified-rule":
+            selectors = [sel.strip() for sel in tinycss2.serialize(rule.prelude).split(",")]
+            alive = [sel for sel in selectors if set(_CLASS.findall(_NOT.sub("", sel))) <= used]
+            if alive:
+                kept.append(",".join(alive) + "{" + tinycss2.serialize(rule.content) + "}")
+        elif rule.type == "at-rule" and rule.lower_at_keyword == "media" and rule.content:
+            inner = trim_css(tinycss2.serialize(rule.content), used)
+            if inner:
+                kept.append(f"@media {tinycss2.serialize(rule.prelude).strip()}{{{inner}}}")
+        elif rule.type == "at-rule":
+            kept.append(tinycss2.serialize([rule]))
+    return "".join(kept)
+
+
+def on_post_page(output: str, page, config) -> str:
+    """Slim the final HTML: MathJax only where there is math; notebook CSS only what is used."""
+    if page.file.src_uri.startswith("print_page"):
+        return output
+    if _is_notebook(page):
+        used = _used_classes(output)
+        output = _STYLE.sub(lambda m: m.group(1) + trim_css(m.group(2), used) + m.group(3), output)
+        has_math = any(re.search(r"\$|\\\(|\\\[", cell) for cell in _MARKDOWN_CELL.findall(output))
+    else:
+        has_math = 'class="arithmatex"' in output
+    if not has_math:
+        output = _MATHJAX_SCRIPTS.sub("", output)
+    return output
+
+
+def on_env(env, config, files):
+    """Place figures once every page, notebooks included, has been rendered.
+
+    Chapters are rendered before the notebooks that make their figures, so placement waits
+    for this event, which comes after all pages are rendered and before any is written. The
+    copy that print-site keeps for the whole-book page (``page.html``) gets the figures too.
+    """
+    for file in files.documentation_pages():
+        page = file.page
+        if page is None or not page.content:
+            continue
+
+        def place(match: re.Match, page=page) -> str:
+            name = match.group(1)
+            if name not in _figures:
+                raise PluginError(
+                    f"{page.file.src_uri} places figure {name!r}, but no notebook produced it; "
+                    f"known figures: {sorted(_figures)}"
+                )
+            return _figures[name].replace("<figure ", f'<figure id="fig-{name}" ', 1)
+
         page.content = _PLACEHOLDER.sub(place, page.content)
-    return context
+        if getattr(page, "html", None):
+            page.html = _PLACEHOLDER.sub(place, page.html)
+    return env

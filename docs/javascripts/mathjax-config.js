@@ -1,6 +1,7 @@
 // MathJax 3, served from this site (assets/mathjax/), typesets the math that
 // pymdownx.arithmatex marks in chapters and the math in notebook Markdown cells.
 window.MathJax = {
+  loader: { load: ["input/tex", "output/chtml", "a11y/assistive-mml"] },
   tex: {
     inlineMath: [["\\(", "\\)"], ["$", "$"]],
     displayMath: [["\\[", "\\]"], ["$$", "$$"]],
@@ -11,6 +12,7 @@ window.MathJax = {
   options: {
     ignoreHtmlClass: ".*|",
     processHtmlClass: "arithmatex|jp-MarkdownOutput",
+    enableMenu: false,
   },
   chtml: { matchFontHeight: false },
   startup: {

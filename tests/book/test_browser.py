@@ -1,47 +1,91 @@
-"""The book in a real browser: math renders offline, and chapters print to PDF without raw TeX."""
+"""The book in a real browser: math renders offline, pages ask no other host for anything and
+stay light, and chapters (and the whole book) print to clean PDFs."""
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 import subprocess
 
 import pytest
 
 from tests.book.chapters import CHAPTERS
-from tests.book.conftest import run_chromium
+from tools.browser import print_to_pdf, run_chromium
+from tools.page_weight import load_pages, site_pages
 
 pytestmark = pytest.mark.slow
-RAW_TEX = ("\\frac", "\\sqrt", "\\(", "\\[", "$$", "\\operatorname", "\\mathbf")
+RAW_TEX = ("\\frac", "\\sqrt", "\\(", "\\[", "$$", "\\operatorname", "\\mathbf", "\\begin{")
+MAX_PAGE_BYTES = 2_000_000
 
 
-def chapter_url(site_url: str, chapter) -> str:
-    return f"{site_url}/chapters/{chapter.stem}/"
+def built(site, chapter) -> str:
+    return (site / "chapters" / chapter.stem / "index.html").read_text(encoding="utf-8")
+
+
+def text_of(fragment: str) -> str:
+    return " ".join(html_lib.unescape(re.sub(r"<[^>]+>", " ", fragment)).split())
+
+
+def pdf_text(pdftotext: str, pdf) -> str:
+    raw = subprocess.run([pdftotext, str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    return " ".join(raw.split())
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
-def test_math_renders_in_chromium(chromium, site_url, chapter, tmp_path):
-    result = run_chromium(chromium, tmp_path, "--dump-dom", chapter_url(site_url, chapter))
+def test_math_renders_in_chromium(chromium, site_url, chapter):
+    result = run_chromium(chromium, "--dump-dom", f"{site_url}/chapters/{chapter.stem}/")
     dom = result.stdout
     assert result.returncode == 0 and "<html" in dom, result.stderr[-2000:]
     assert 'data-mathjax="done"' in dom, "MathJax did not finish typesetting"
     assert dom.count("<mjx-container") >= 5, "expected typeset formulas"
     assert "merror" not in dom, "MathJax reported a TeX error"
-    # Every arithmatex span has been replaced by MathJax output: no TeX source remains.
     for span in re.findall(r'<(?:span|div) class="arithmatex">(.*?)</(?:span|div)>', dom, re.S):
         assert "<mjx-container" in span, f"formula left as TeX: {span[:120]}"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
-def test_chapter_prints_without_raw_tex(chromium, pdftotext, site_url, chapter, tmp_path):
+def test_chapter_prints_cleanly(chromium, pdftotext, site, site_url, chapter, tmp_path):
     pdf = tmp_path / f"{chapter.stem}.pdf"
-    result = run_chromium(
-        chromium, tmp_path, "--no-pdf-header-footer", f"--print-to-pdf={pdf}",
-        chapter_url(site_url, chapter),
-    )
-    assert pdf.exists() and pdf.stat().st_size > 10_000, result.stderr[-2000:]
-    text = subprocess.run([pdftotext, "-layout", str(pdf), "-"], capture_output=True,
-                          text=True, check=True).stdout
+    print_to_pdf(chromium, f"{site_url}/chapters/{chapter.stem}/", pdf)
+    text = pdf_text(pdftotext, pdf)
     leftovers = [tex for tex in RAW_TEX if tex in text]
     assert not leftovers, f"raw TeX in the printed {chapter.stem}: {leftovers}"
-    title = chapter.read_text(encoding="utf-8").splitlines()[0].lstrip("# ").strip()
-    assert title.split()[-1] in text, "the chapter title is missing from the PDF"
+    page = built(site, chapter)
+    article = page[page.index("<article"):page.index("</article>")]
+    squeezed = text.replace(" ", "")
+    for heading in re.findall(r"<h[1-4][^>]*>(.*?)</h[1-4]>", article, re.S):
+        words = text_of(re.sub(r'<a class="headerlink".*?</a>', "", heading))
+        assert words.replace(" ", "") in squeezed, f"heading {words!r} missing from the PDF"
+    captions = [text_of(c) for c in re.findall(r"<figcaption>(.*?)</figcaption>", article, re.S)]
+    assert captions, f"{chapter.stem} has no figure"
+    for caption in captions:
+        assert caption[:60].replace(" ", "") in squeezed, f"caption {caption[:60]!r} missing"
+    # Collapsed solutions print expanded: the first words of each solution are on paper.
+    for body in re.findall(r'<details class="success">\s*<summary>.*?</summary>(.*?)</details>',
+                           article, re.S):
+        words = text_of(body)[:40].replace(" ", "")
+        assert words in squeezed, f"solution starting {words!r} did not print"
+
+
+def test_whole_book_prints_to_one_pdf(chromium, pdftotext, site, site_url, tmp_path):
+    pdf = tmp_path / "book.pdf"
+    print_to_pdf(chromium, f"{site_url}/print_page/", pdf)
+    text = pdf_text(pdftotext, pdf)
+    assert "Contents" in text and "CC BY 4.0" in text
+    for chapter in CHAPTERS:
+        title = chapter.read_text(encoding="utf-8").splitlines()[0].lstrip("# ").strip()
+        assert text.count(title) >= 2, f"{title!r} should be in the contents and the body"
+    assert not [tex for tex in RAW_TEX if tex in text]
+
+
+def test_pages_load_offline_and_stay_light(chromium, site):
+    pages = [p for p in site_pages(site) if not p.startswith("print_page")]
+    loads = load_pages(site, pages, chromium)
+    assert len(loads) >= 10
+    for load in loads:
+        assert not load.external, f"{load.path} asked another host: {load.external[:3]}"
+        assert not load.failed, f"{load.path}: failed requests {load.failed[:3]}"
+        assert not load.console_errors, f"{load.path}: console errors {load.console_errors[:3]}"
+        if load.path.startswith(("chapters/", "notebooks/")):
+            assert load.bytes < MAX_PAGE_BYTES, f"{load.path} transfers {load.bytes} bytes"
+    assert any(load.math_done for load in loads)

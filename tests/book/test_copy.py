@@ -12,7 +12,7 @@ import textwrap
 
 import pytest
 
-from tests.book.chapters import CHAPTERS, PYTHON_LANGS, ROOT, blocks, section_text, snippet_includes
+from tests.book.chapters import CHAPTERS, PYTHON_LANGS, blocks, section_text, snippet_includes
 
 # What each chapter's copied code must reproduce; the names come from the chapter's listings.
 CHECKS = {
