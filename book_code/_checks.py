@@ -13,7 +13,17 @@ import torch
 
 def shape_str(shape: Sequence[int | str]) -> str:
     """Format a shape as ``(2, 5, 64)`` for error messages."""
-    return "(" + ", ".join(str(s) for s in shape) + ")"
+    items = [str(s) for s in shape]
+    return "(" + items[0] + ",)" if len(items) == 1 else "(" + ", ".join(items) + ")"
+
+
+def check_int(value: object, name: str, minimum: int | None = None) -> int:
+    """Return ``value`` if it is an integer (not a bool) at least ``minimum``; else raise."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int; got {value!r} of type {type(value).__name__}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}; got {value}")
+    return value
 
 
 def check_tensor(value: object, name: str) -> torch.Tensor:

@@ -15,7 +15,7 @@ from __future__ import annotations
 # --8<-- [start:imports]
 import torch
 
-from book_code._checks import check_tensor, shape_str
+from book_code._checks import check_int, check_tensor, shape_str
 
 # --8<-- [end:imports]
 
@@ -38,7 +38,7 @@ def padding_mask(lengths: torch.Tensor, max_len: int | None = None) -> torch.Ten
             f"got shape {shape_str(lengths.shape)} and dtype {lengths.dtype}"
         )
     longest = int(lengths.max()) if lengths.numel() else 0
-    max_len = longest if max_len is None else max_len
+    max_len = longest if max_len is None else check_int(max_len, "max_len")
     if (lengths < 0).any() or longest > max_len:
         raise ValueError(
             f"lengths must lie in [0, max_len={max_len}]; got {lengths.tolist()}"
@@ -61,7 +61,8 @@ def causal_mask(query_len: int, key_len: int | None = None, device=None) -> torc
             [1, 1, 0],
             [1, 1, 1]], dtype=torch.int32)
     """
-    key_len = query_len if key_len is None else key_len
+    check_int(query_len, "query_len")
+    key_len = query_len if key_len is None else check_int(key_len, "key_len")
     if query_len < 1 or key_len < query_len:
         raise ValueError(
             f"causal_mask needs 1 <= query_len <= key_len; got query_len={query_len}, "

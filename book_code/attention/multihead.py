@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from book_code._checks import check_floating, check_rank, check_tensor, shape_str
+from book_code._checks import check_floating, check_int, check_rank, check_tensor, shape_str
 from book_code.attention.functional import scaled_dot_product_attention
 from book_code.attention.masks import (
     causal_mask,
@@ -47,6 +47,10 @@ class MultiHeadAttention(nn.Module):
         num_heads: number of heads; must divide ``embed_dim``.
         dropout: dropout probability on the attention weights (training only).
         bias: whether the projections have biases.
+        rotary: optional rotary position embedding (chapter 4): a module called as
+            ``rotary(q, k)`` on the split heads ``(batch, num_heads, seq_len, head_dim)``
+            that returns the rotated ``(q, k)``, such as
+            [`RotaryEmbedding`][book_code.positional.RotaryEmbedding].
 
     >>> mha = MultiHeadAttention(embed_dim=16, num_heads=4)
     >>> x = torch.randn(2, 5, 16)
@@ -55,8 +59,17 @@ class MultiHeadAttention(nn.Module):
     (torch.Size([2, 5, 16]), torch.Size([2, 4, 5, 5]))
     """
 
-    def __init__(self, embed_dim: int, num_heads: int, dropout: float = 0.0, bias: bool = True):
+    def __init__(
+        self,
+        embed_dim: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        rotary: nn.Module | None = None,
+    ):
         super().__init__()
+        check_int(embed_dim, "embed_dim")
+        check_int(num_heads, "num_heads")
         if embed_dim < 1 or num_heads < 1 or embed_dim % num_heads != 0:
             raise ValueError(
                 "embed_dim must be a positive multiple of num_heads; "
@@ -72,6 +85,7 @@ class MultiHeadAttention(nn.Module):
         # each head reads its own head_dim rows of it after the split.
         self.in_proj = nn.Linear(embed_dim, 3 * embed_dim, bias=bias)
         self.out_proj = nn.Linear(embed_dim, embed_dim, bias=bias)
+        self.rotary = rotary
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -129,6 +143,8 @@ class MultiHeadAttention(nn.Module):
         mask = self._build_mask(query, key, key_padding_mask, attn_mask, is_causal)
 
         q, k, v = (split_heads(t, self.num_heads) for t in self.project(query, key, value))
+        if self.rotary is not None:  # position enters through the scores only
+            q, k = self.rotary(q, k)
         dropout_p = self.dropout if self.training else 0.0
         if need_weights:
             heads, weights = scaled_dot_product_attention(q, k, v, mask, dropout_p)
@@ -157,6 +173,7 @@ class MultiHeadAttention(nn.Module):
         if attn_mask is not None:
             check_tensor(attn_mask, "attn_mask")
             if attn_mask.dim() == 3:  # (batch, query_len, key_len): same for every head
+                check_mask(attn_mask, (batch,), query_len, key_len)  # report the shape as given
                 attn_mask = attn_mask.unsqueeze(1)
             check_mask(attn_mask, scores_batch, query_len, key_len)
         causal = causal_mask(query_len, key_len, device=query.device) if is_causal else None
@@ -195,7 +212,7 @@ class MultiHeadAttention(nn.Module):
 
     # --8<-- [start:from_torch]
     @classmethod
-    def from_torch(cls, module: nn.MultiheadAttention) -> MultiHeadAttention:
+    def from_torch(cls, module: nn.MultiheadAttention) -> "MultiHeadAttention":  # noqa: UP037
         """Build an equivalent layer from a ``torch.nn.MultiheadAttention``.
 
         The copy is exact: same dtype, device and weights. Remember that PyTorch's masks
@@ -206,7 +223,9 @@ class MultiHeadAttention(nn.Module):
         if not module._qkv_same_embed_dim or module.bias_k is not None or module.add_zero_attn:
             raise ValueError(
                 "only nn.MultiheadAttention with kdim == vdim == embed_dim, no bias_k/bias_v "
-                "and add_zero_attn=False has an equivalent here"
+                f"and add_zero_attn=False has an equivalent here; got embed_dim={module.embed_dim}, "
+                f"kdim={module.kdim}, vdim={module.vdim}, add_bias_kv={module.bias_k is not None} "
+                f"and add_zero_attn={module.add_zero_attn}"
             )
         has_bias = module.in_proj_bias is not None
         layer = cls(module.embed_dim, module.num_heads, module.dropout, bias=has_bias)

@@ -38,7 +38,7 @@ def test_math_renders_in_chromium(chromium, site_url, chapter):
     assert result.returncode == 0 and "<html" in dom, result.stderr[-2000:]
     assert 'data-mathjax="done"' in dom, "MathJax did not finish typesetting"
     assert dom.count("<mjx-container") >= 5, "expected typeset formulas"
-    assert "merror" not in dom, "MathJax reported a TeX error"
+    assert "<mjx-merror" not in dom and "data-mjx-error" not in dom, "MathJax reported a TeX error"
     for span in re.findall(r'<(?:span|div) class="arithmatex">(.*?)</(?:span|div)>', dom, re.S):
         assert "<mjx-container" in span, f"formula left as TeX: {span[:120]}"
 

@@ -6,29 +6,35 @@ interpreter, followed by a check that the copied code computes what ``book_code`
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from tests.book.chapters import CHAPTERS, PYTHON_LANGS, blocks, section_text, snippet_includes
+from tests.book.chapters import CHAPTERS, DOCS, PYTHON_LANGS, blocks, section_text, snippet_includes
+
+# Every page with listings: the chapters and the appendix of derivations.
+LISTING_PAGES = [*CHAPTERS, DOCS / "appendix" / "derivations.md"]
 
 # What each chapter's copied code must reproduce; the names come from the chapter's listings.
 CHECKS = {
     "01-attention": """
         import book_code.attention.lookup as book
         torch.manual_seed(0)
+        assert soft_lookup is not book.soft_lookup
         q, K, V = torch.randn(8), torch.randn(5, 8), torch.randn(5, 3)
         for mine, theirs in zip(soft_lookup(q, K, V), book.soft_lookup(q, K, V)):
             assert torch.equal(mine, theirs)
         assert torch.equal(softmax(K), book.softmax(K))
         assert torch.equal(hard_lookup(q, K, V), book.hard_lookup(q, K, V))
-        assert measure_scaling(16, True) == book_measure(16, True)
+        assert measure_scaling(16, True).as_dict() == book_measure(16, True).as_dict()
     """,
     "02-scaled-dot-product": """
         import book_code.attention as book
         torch.manual_seed(0)
+        assert scaled_dot_product_attention is not book.scaled_dot_product_attention
         q, k, v = torch.randn(2, 4, 8), torch.randn(2, 6, 8), torch.randn(2, 6, 5)
         mask = padding_mask(torch.tensor([6, 3]), 6)[:, None, :]
         mask = combine_masks(mask, causal_mask(4, 6))
@@ -48,35 +54,82 @@ CHECKS = {
             a = mine(x, key_padding_mask=pad, need_weights=need_weights)
             b = theirs(x, key_padding_mask=pad, need_weights=need_weights)
             assert torch.equal(a[0], b[0])
+        assert MultiHeadAttention is not book.MultiHeadAttention  # the reader's own class
         assert isinstance(MultiHeadAttention.from_torch(theirs.to_torch()), MultiHeadAttention)
+    """,
+    "derivations": """
+        import book_code.attention.backward as book
+        from book_code.attention import causal_mask
+        assert attention_with_manual_backward is not book.attention_with_manual_backward
+        torch.manual_seed(0)
+        q, k, v = (torch.randn(2, 3, 5, 4, dtype=torch.float64, requires_grad=True) for _ in range(3))
+        mask = causal_mask(5)
+        mask[2] = False
+        upstream = torch.randn(2, 3, 5, 4, dtype=torch.float64)
+        for recompute in (False, True):
+            mine = attention_with_manual_backward(q, k, v, mask, recompute=recompute, block_size=2)
+            theirs = book.attention_with_manual_backward(q, k, v, mask, recompute=recompute, block_size=2)
+            assert torch.equal(mine, theirs)
+            for a, b in zip(torch.autograd.grad(mine, (q, k, v), upstream),
+                            torch.autograd.grad(theirs, (q, k, v), upstream)):
+                assert torch.equal(a, b)
+            saved = saved_tensors(attention_with_manual_backward, q, k, v, recompute=recompute)
+            assert storage_bytes(saved) == book.saved_bytes(2, 3, 5, 5, 4, 8, recompute)
     """,
 }
 PRELUDE = {"01-attention": "from book_code.attention.scaling import measure_scaling as book_measure"}
 
 
-def assembled_listings(chapter) -> str:
-    parts = []
+def listing_groups(chapter) -> list[str]:
+    """The chapter's listings in page order, joined where a listing continues the one before.
+
+    A listing whose first line is indented (a method shown on its own) belongs to the class of
+    the listing before it; the two are run as one piece of code.
+    """
+    groups: list[str] = []
     for block in blocks(chapter):
-        if block.lang in PYTHON_LANGS:
-            parts.extend(section_text(path, section) for path, section in snippet_includes(block))
-    return "\n\n\n".join(parts)
+        if block.lang not in PYTHON_LANGS:
+            continue
+        for path, section in snippet_includes(block):
+            code = section_text(path, section)
+            first = next((line for line in code.splitlines() if line.strip()), "")
+            if groups and first[:1].isspace():
+                groups[-1] += "\n" + code
+            else:
+                groups.append(code)
+    return groups
+
+
+RUNNER = """
+import json, sys
+groups = json.loads(sys.stdin.read())
+namespace = {"__name__": "__main__"}
+copied = {}
+for index, code in enumerate(groups):
+    exec(compile(code, f"<listing {index}>", "exec"), namespace)
+    # Remember what the reader's own code defined before a later import can shadow it.
+    for name, value in namespace.items():
+        if getattr(value, "__module__", None) == "__main__" and name not in copied:
+            copied[name] = value
+check_namespace = {**namespace, **copied, "__name__": "__check__"}
+exec(compile(CHECK, "<check>", "exec"), check_namespace)
+print("ok")
+"""
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("chapter", LISTING_PAGES, ids=lambda p: p.stem)
 def test_copied_listings_run(chapter, tmp_path):
-    code = assembled_listings(chapter)
-    assert code.strip(), f"{chapter.name} shows no listings"
+    groups = listing_groups(chapter)
+    assert groups, f"{chapter.name} shows no listings"
     check = textwrap.dedent(CHECKS.get(chapter.stem, ""))
     assert check, f"add a check of the copied code for {chapter.stem} to CHECKS"
-    script = tmp_path / f"{chapter.stem}.py"
-    # The prelude only imports the package's version for comparison, after the listings.
-    script.write_text(
-        f"{code}\n\n\nimport torch\n{PRELUDE.get(chapter.stem, '')}\n{check}\nprint('ok')\n",
-        encoding="utf-8",
-    )
+    check = f"import torch\n{PRELUDE.get(chapter.stem, '')}\n{check}"
+    script = tmp_path / "run_listings.py"
+    script.write_text(f"CHECK = {check!r}\n{RUNNER}", encoding="utf-8")
     result = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300
+        [sys.executable, str(script)], input=json.dumps(groups), cwd=tmp_path,
+        capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), (
         f"copying the listings of {chapter.name} in page order gives code that fails:\n"
