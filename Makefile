@@ -36,7 +36,6 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/ruff format --check book_code tests
 
 clean:
 	rm -rf site .pytest_cache .hypothesis .cache

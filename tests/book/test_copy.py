@@ -57,6 +57,35 @@ CHECKS = {
         assert MultiHeadAttention is not book.MultiHeadAttention  # the reader's own class
         assert isinstance(MultiHeadAttention.from_torch(theirs.to_torch()), MultiHeadAttention)
     """,
+    "04-position": """
+        import book_code.positional as book
+        import book_code.exercises.ch04 as book_ex
+        from book_code.attention import MultiHeadAttention
+        torch.manual_seed(0)
+        assert sinusoidal_encoding.__module__ == "__main__"
+        assert torch.equal(sinusoidal_encoding(50, 16), book.sinusoidal_encoding(50, 16))
+        assert torch.equal(sinusoidal_shift_matrix(-3, 16), book.sinusoidal_shift_matrix(-3, 16))
+        x = torch.randn(2, 7, 16)
+        sinusoidal = SinusoidalPositionalEncoding(16, 32)(x)
+        assert torch.equal(sinusoidal, book.SinusoidalPositionalEncoding(16, 32)(x))
+        torch.manual_seed(1)
+        mine = LearnedPositionalEmbedding(32, 16)
+        torch.manual_seed(1)
+        assert torch.equal(mine(x), book.LearnedPositionalEmbedding(32, 16)(x))
+        q, k = torch.randn(2, 2, 7, 8), torch.randn(2, 2, 5, 8)
+        pos = torch.arange(7) * 3 - 4
+        assert torch.equal(apply_rotary(q, pos), book.apply_rotary(q, pos))
+        assert torch.equal(apply_rotary_half(q, pos), book.apply_rotary_half(q, pos))
+        for a, b in zip(RotaryEmbedding(8, 16)(q, k), book.RotaryEmbedding(8, 16)(q, k)):
+            assert torch.equal(a, b)
+        assert torch.equal(alibi_bias(alibi_slopes(4), 6), book_ex.alibi_bias(book_ex.alibi_slopes(4), 6))
+        v = torch.randn(2, 2, 7, 3)
+        assert torch.equal(alibi_attention(q, q, v)[0], book_ex.alibi_attention(q, q, v)[0])
+        torch.manual_seed(2)
+        layer = MultiHeadAttention(16, 2, rotary=RotateHalfRotary(8)).double()
+        x64 = torch.randn(1, 6, 16, dtype=torch.float64)
+        torch.testing.assert_close(to_paper_pairing(layer)(x64)[0], layer(x64)[0], rtol=0, atol=1e-12)
+    """,
     "derivations": """
         import book_code.attention.backward as book
         from book_code.attention import causal_mask
