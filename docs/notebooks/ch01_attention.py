@@ -17,7 +17,7 @@
 # queries and keys with unit-variance components, the variance of the dot-product logits,
 # how saturated the softmax is (its mean largest weight) and how much gradient it passes back
 # (the norm of its Jacobian), at widths $d_k$ from 1 to 1024, with and without dividing the
-# logits by $\sqrt{d_k}$. It runs in a few seconds on a laptop CPU.
+# logits by $\sqrt{d_k}$.
 
 # %%
 import math

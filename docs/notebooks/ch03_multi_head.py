@@ -16,8 +16,7 @@
 # This notebook looks at the heads of a freshly initialised multi-head attention layer,
 # measures how the divisor of the scores changes each head's softmax as the number of heads
 # grows, and checks the book's layer against `torch.nn.MultiheadAttention` under several
-# masks. Every number comes from functions in `book_code.attention.heads`; it runs in a few
-# seconds on a laptop CPU.
+# masks. Every number comes from functions in `book_code.attention.heads`.
 
 # %%
 import torch
@@ -75,8 +74,9 @@ BookFigure(
 )
 
 # %% [markdown]
-# The heads already differ (their projections are different random matrices), but every
-# weight stays near $1/6$: at initialisation a head is a gentle, slightly uneven average.
+# The heads already differ (their projections are different random matrices), but most
+# weights stay near $1/6$ and none comes close to 1: at initialisation a head is a gentle,
+# uneven average.
 # The two occurrences of *the* get identical rows and identical columns in every head,
 # because nothing but the token's embedding enters the computation. Chapter 4 fixes that
 # with positional encodings.
