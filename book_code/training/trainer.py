@@ -103,8 +103,9 @@ def warmup_cosine_factor(step: int, warmup_steps: int, total_steps: int, min_lr_
     half cosine from 1 at ``step = warmup_steps`` down to ``min_lr_ratio`` at
     ``step = total_steps``, where it stays.
 
-    >>> [round(warmup_cosine_factor(s, 4, 12), 4) for s in (0, 3, 4, 8, 12, 20)]
-    [0.25, 1.0, 1.0, 0.5, 0.0, 0.0]
+    Examples:
+        >>> [round(warmup_cosine_factor(s, 4, 12), 4) for s in (0, 3, 4, 8, 12, 20)]
+        [0.25, 1.0, 1.0, 0.5, 0.0, 0.0]
     """
     if step < warmup_steps:
         return (step + 1) / warmup_steps

@@ -86,6 +86,32 @@ CHECKS = {
         x64 = torch.randn(1, 6, 16, dtype=torch.float64)
         torch.testing.assert_close(to_paper_pairing(layer)(x64)[0], layer(x64)[0], rtol=0, atol=1e-12)
     """,
+    "05-encoder": """
+        import book_code.encoder as book
+        torch.manual_seed(0)
+        mine = TransformerClassifier(50, 3, embed_dim=16, num_heads=2, num_layers=2, pooling="mean")
+        torch.manual_seed(0)
+        theirs = book.TransformerClassifier(50, 3, embed_dim=16, num_heads=2, num_layers=2, pooling="mean")
+        mine.eval(), theirs.eval()
+        assert type(mine) is not type(theirs)  # the copied class, not the package's
+        ids = torch.tensor([[1, 7, 9, 4, 2], [1, 4, 3, 0, 0]])
+        assert torch.equal(mine(ids), theirs(ids))
+        assert torch.equal(mine.forward_with_weights(ids)[0], theirs.forward_with_weights(ids)[0])
+        reference = torch.nn.TransformerEncoderLayer(16, 4, 32, norm_first=True, batch_first=True).eval()
+        x = torch.randn(2, 5, 16)
+        pad = ids != 0
+        a = EncoderLayer.from_torch(reference).eval()(x, key_padding_mask=pad)
+        b = book.EncoderLayer.from_torch(reference).eval()(x, key_padding_mask=pad)
+        assert torch.equal(a, b)
+        assert torch.equal(layer_norm(x), book.layer_norm(x))
+        config = ClassifierConfig(vocab_size=1000, num_classes=2)
+        book_config = book.ClassifierConfig(vocab_size=1000, num_classes=2)
+        assert count_parameters(config) == book.count_parameters(book_config)
+        assert flops_per_forward(config, 2, 64) == book.flops_per_forward(book_config, 2, 64)
+        assert bert_parameters() == book.bert_parameters()
+        steps = range(9)
+        assert [warmup_then_decay(t, 3, 9) for t in steps] == [book.warmup_then_decay(t, 3, 9) for t in steps]
+    """,
     "derivations": """
         import book_code.attention.backward as book
         from book_code.attention import causal_mask
