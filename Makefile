@@ -1,6 +1,7 @@
 # Entry points of the book. Each target creates the virtual environment when it is missing.
 #   make serve   build the book (executing its notebooks) and serve it at http://127.0.0.1:8000
 #   make pdf     build, then print the whole book to site/book.pdf (needs Chromium)
+#   make bench   re-measure book_code against PyTorch for the Performance appendix
 #   make test    run the whole test suite: unit, property and doctests, chapters, site build, lint
 # Readers without make can run the same commands by hand; see README.md.
 
@@ -9,7 +10,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install serve build pdf test lint clean
+.PHONY: install serve build pdf bench test lint clean
 
 install: $(STAMP)
 
@@ -29,6 +30,10 @@ build: $(STAMP)
 # The whole book as one PDF (cover, contents, chapters), printed by headless Chromium.
 pdf: build
 	$(BIN)/python -m tools.print_book site site/book.pdf
+
+# Re-measure the book's code against PyTorch's (a few minutes); the Performance appendix reads it.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks --output docs/appendix/performance_results.json
 
 test: $(STAMP)
 	$(BIN)/ruff check .

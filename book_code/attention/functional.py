@@ -65,7 +65,8 @@ def scaled_dot_product_attention(
     scale = 1.0 / math.sqrt(d_k) if scale is None else scale
     # Softmax in float16 loses too much; compute the scores and weights in float32 at least.
     compute_dtype = torch.promote_types(query.dtype, torch.float32)
-    scores = (query.to(compute_dtype) @ key.to(compute_dtype).transpose(-2, -1)) * scale
+    # Scaling the (n, d_k) queries costs n*d_k multiplications; scaling the (n, m) scores, n*m.
+    scores = (query.to(compute_dtype) * scale) @ key.to(compute_dtype).transpose(-2, -1)
     weights = masked_softmax(scores, mask)
     if dropout_p > 0.0:
         weights = F.dropout(weights, p=dropout_p)

@@ -13,7 +13,7 @@
 # %% [markdown]
 # # Chapter 4 notebook: encodings and extrapolation
 #
-# This notebook runs the experiments of [Chapter 4](../chapters/04-position.md): it shuffles
+# This notebook runs the experiments of [Chapter 4](../../chapters/04-position/): it shuffles
 # the tokens of a self-attention layer with and without position information, draws the
 # sinusoidal table and its dot products, shows that RoPE scores depend on the offset only,
 # and trains tiny models on short sequences to see which encodings keep working on longer
