@@ -13,7 +13,7 @@
 # %% [markdown]
 # # Chapter 5 notebook: pre-LN, post-LN and counts
 #
-# This notebook measures what [Chapter 5](../chapters/05-encoder.md) discusses: the gradient
+# This notebook measures what [Chapter 5](../../chapters/05-encoder/) discusses: the gradient
 # of every layer of a 6-layer encoder at initialisation, for post-LN and pre-LN; training
 # with and without learning-rate warm-up on a small synthetic task; and the parameter and
 # FLOP counts of common encoder configurations, computed from the chapter's formulas. Every

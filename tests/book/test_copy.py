@@ -112,6 +112,126 @@ CHECKS = {
         steps = range(9)
         assert [warmup_then_decay(t, 3, 9) for t in steps] == [book.warmup_then_decay(t, 3, 9) for t in steps]
     """,
+    "06-training": """
+        import random
+        import tempfile
+        from dataclasses import replace
+        from pathlib import Path
+        import book_code.data.batching as book_batching
+        import book_code.data.synthetic as book_synthetic
+        import book_code.data.tokenizer as book_tokenizer
+        import book_code.data.vocab as book_vocab
+        import book_code.training.checkpoint as book_checkpoint
+        import book_code.training.debug as book_debug
+        import book_code.training.distributed as book_distributed
+        import book_code.training.metrics as book_metrics
+        import book_code.training.sweep as book_sweep
+        import book_code.training.trainer as book_trainer
+        from book_code.encoder import TransformerClassifier as BookClassifier
+        torch.set_num_threads(1)
+        assert make_examples is not book_synthetic.make_examples and train_step is not book_trainer.train_step
+        texts = []
+        for seed in range(30):
+            for phenomenon in PHENOMENA:
+                mine = make_examples(random.Random(seed), phenomenon, seed % 2)
+                assert mine == book_synthetic.make_examples(random.Random(seed), phenomenon, seed % 2)
+                texts += [example.text for example in mine]
+        assert [tokenize(t) for t in texts] == [book_tokenizer.tokenize(t) for t in texts]
+        vocab, theirs = Vocabulary.build(texts, min_freq=2), book_vocab.Vocabulary.build(texts, min_freq=2)
+        assert vocab.itos == theirs.itos
+        encoded = [vocab.encode(t, add_cls=True) for t in texts]
+        assert encoded == [theirs.encode(t, add_cls=True) for t in texts]
+        labels = [i % 2 for i in range(len(texts))]
+        dataset = TextClassificationDataset(texts, labels, vocab)
+        batch, other = collate(list(dataset)[:7]), book_batching.collate(list(dataset)[:7])
+        names = ("token_ids", "padding_mask", "labels")
+        assert all(torch.equal(getattr(batch, n), getattr(other, n)) for n in names)
+        for replicas, rank in ((1, 0), (2, 1)):
+            samplers = [cls(dataset.lengths, 8, seed=3, num_replicas=replicas, rank=rank)
+                        for cls in (BucketBatchSampler, book_batching.BucketBatchSampler)]
+            for sampler in samplers:
+                sampler.set_epoch(2)
+            assert list(samplers[0]) == list(samplers[1])
+        batches = [collate([dataset[i] for i in b]) for b in BucketBatchSampler(dataset.lengths, 16)]
+        def tiny(seed):
+            torch.manual_seed(seed)
+            return BookClassifier(len(theirs), 2, embed_dim=16, num_heads=2, num_layers=1, ff_dim=32,
+                                  max_len=32, positional="rope", dropout=0.0)
+        a, b = tiny(0), tiny(0)
+        assert [warmup_cosine_factor(s, 5, 20, 0.1) for s in range(25)] == [
+            book_trainer.warmup_cosine_factor(s, 5, 20, 0.1) for s in range(25)]
+        records = []
+        for model, groups, schedule, step in (
+                (a, parameter_groups, warmup_cosine_schedule, train_step),
+                (b, book_trainer.parameter_groups, book_trainer.warmup_cosine_schedule,
+                 book_trainer.train_step)):
+            optimizer = torch.optim.AdamW(groups(model, 0.01), lr=1e-2)
+            scheduler = schedule(optimizer, 2, 10)
+            loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+            records.append([step(model, x, optimizer, scheduler, loss_fn, 0.5) for x in batches[:3]])
+        assert records[0] == records[1]
+        assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+        cpu = torch.device("cpu")
+        assert evaluate(a, batches[3:], cpu) == book_trainer.evaluate(b, batches[3:], cpu)
+        folder = Path(tempfile.mkdtemp())
+        a, b = tiny(1), tiny(1)
+        mine = fit(a, batches[:4], batches[4:], TrainConfig(epochs=3, lr=1e-2, patience=1, progress=False),
+                   cpu, folder / "fit.pt", a.config.to_dict(), theirs.itos)
+        book = book_trainer.fit(b, batches[:4], batches[4:],
+                                book_trainer.TrainConfig(epochs=3, lr=1e-2, patience=1, progress=False), cpu)
+        timing = {"time_s", "tokens_per_s"}
+        assert ([{k: v for k, v in r.items() if k not in timing} for r in mine.history]
+                == [{k: v for k, v in r.items() if k not in timing} for r in book.history])
+        assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+        restored = book_checkpoint.load_checkpoint(folder / "fit.pt")
+        assert restored.extra["epoch"] == mine.best_epoch and restored.vocab == theirs.itos
+        assert all(torch.equal(restored.model_state[k], v) for k, v in a.state_dict().items())
+        book_checkpoint.save_checkpoint(folder / "book.pt", b, b.config.to_dict(), theirs.itos, {"note": 1})
+        model, loaded_vocab, checkpoint = load_classifier(folder / "book.pt")
+        assert checkpoint.extra == {"note": 1} and loaded_vocab.itos == theirs.itos
+        damaged = bytearray((folder / "book.pt").read_bytes())
+        damaged[len(damaged) // 2] ^= 0xFF
+        (folder / "book.pt").write_bytes(bytes(damaged))
+        try:
+            load_checkpoint(folder / "book.pt")
+            raise AssertionError("a damaged checkpoint loaded")
+        except CheckpointError:
+            pass
+        g = torch.Generator().manual_seed(0)
+        preds, targets = torch.randint(0, 3, (50,), generator=g), torch.randint(0, 3, (50,), generator=g)
+        matrix = confusion_matrix(preds, targets, 3)
+        assert torch.equal(matrix, book_metrics.confusion_matrix(preds, targets, 3))
+        assert macro_f1(preds, targets, 3) == book_metrics.macro_f1(preds, targets, 3)
+        probs = torch.softmax(torch.randn(50, 3, generator=g), dim=-1)
+        assert (expected_calibration_error(probs, targets)
+                == book_metrics.expected_calibration_error(probs, targets))
+        a, b = tiny(2), tiny(2)
+        assert overfit_one_batch(a, batch, steps=5) == book_debug.overfit_one_batch(b, batch, steps=5)
+        assert gradient_norms(a) == book_debug.gradient_norms(b)
+        assert update_to_weight_ratios(tiny(3), a) == book_debug.update_to_weight_ratios(tiny(3), b)
+        assert torch.equal(
+            attention_entropy_per_head(a, batch.token_ids, batch.padding_mask, normalize=True),
+            book_debug.attention_entropy_per_head(b, batch.token_ids, batch.padding_mask, normalize=True))
+        assert (lr_range_test(tiny(4), batches[:3], num_steps=8).losses
+                == book_debug.lr_range_test(tiny(4), batches[:3], num_steps=8).losses)
+        assert sweep_configs(BASE_CONFIG, AXES, SEEDS) == book_sweep.sweep_configs(
+            book_sweep.BASE_CONFIG, book_sweep.AXES, book_sweep.SEEDS)
+        small = replace(book_sweep.PROBE_CONFIG, n_train=64, n_dev=16, embed_dim=16, ff_dim=32, epochs=1)
+        axes = {"lr": [(1e-3, {"lr": 1e-3}), (small.lr, {"lr": small.lr})]}
+        sweeps = [run_sweep(small, axes, seeds=(0,)), book_sweep.run_sweep(small, axes, seeds=(0,))]
+        for sweep in sweeps:
+            sweep.pop("total_seconds")
+            for point in sweep["results"]["lr"]:
+                for r in point["runs"]:
+                    r.pop("train_seconds")
+        assert sweeps[0] == sweeps[1]
+        context = setup_distributed()
+        assert (context.rank, context.world_size, context.device, context.is_main) == (0, 1, cpu, True)
+        assert wrap_model(a, context) is a and sum_across_processes([1, 2.5]) == [1.0, 2.5]
+        loaders = [distributed_loader(dataset, 4, context, collate, seed=1),
+                   book_distributed.distributed_loader(dataset, 4, context, collate, seed=1)]
+        assert [x.labels.tolist() for x in loaders[0]] == [x.labels.tolist() for x in loaders[1]]
+    """,
     "derivations": """
         import book_code.attention.backward as book
         from book_code.attention import causal_mask
