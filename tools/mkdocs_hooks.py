@@ -134,8 +134,6 @@ def trim_css(css: str, used: set[str]) -> str:
 
 def on_post_page(output: str, page, config) -> str:
     """Slim the final HTML: MathJax only where there is math; notebook CSS only what is used."""
-    if page.file.src_uri.startswith("print_page"):
-        return output
     if _is_notebook(page):
         used = _used_classes(output)
         output = _STYLE.sub(lambda m: m.group(1) + trim_css(m.group(2), used) + m.group(3), output)
@@ -172,3 +170,14 @@ def on_env(env, config, files):
         if getattr(page, "html", None):
             page.html = _PLACEHOLDER.sub(place, page.html)
     return env
+
+
+@event_priority(-100)  # after print-site has written the whole-book page
+def on_post_build(config) -> None:
+    """Trim the notebook CSS of the whole-book page too: it holds one copy per notebook."""
+    combined = Path(config["site_dir"]) / "print_page" / "index.html"
+    if combined.is_file():
+        html = combined.read_text(encoding="utf-8")
+        used = _used_classes(html)
+        html = _STYLE.sub(lambda m: m.group(1) + trim_css(m.group(2), used) + m.group(3), html)
+        combined.write_text(html, encoding="utf-8")

@@ -18,7 +18,8 @@ CSS_EXTERNAL = re.compile(r"""(?:@import\s+["']?|url\(\s*["']?)(?:https?:)?//"""
 
 def page(site, src: str) -> str:
     name = src.removesuffix(".md").removesuffix(".py")
-    return (site / name / "index.html").read_text(encoding="utf-8")
+    folder = site if name == "index" else site / name
+    return (folder / "index.html").read_text(encoding="utf-8")
 
 
 def test_every_chapter_and_notebook_is_built(site):
