@@ -232,6 +232,82 @@ CHECKS = {
                    book_distributed.distributed_loader(dataset, 4, context, collate, seed=1)]
         assert [x.labels.tolist() for x in loaders[0]] == [x.labels.tolist() for x in loaders[1]]
     """,
+    "08-inside": """
+        import book_code.interpret as book
+        import book_code.exercises.ch08 as book_ex
+        from book_code.encoder import TransformerClassifier
+        from book_code.experiments.inside import EvalSet
+        assert attention_rollout is not book.attention_rollout and faithfulness is not book.faithfulness
+        torch.manual_seed(0)
+        model = TransformerClassifier(30, 2, embed_dim=16, num_heads=2, num_layers=2, max_len=16).eval()
+        ids = torch.tensor([[2, 5, 7, 9, 4, 6], [2, 6, 8, 11, 0, 0]])
+        mask = ids != 0
+        w = attention_weights(model, ids, mask)
+        assert torch.equal(w, book.attention_weights(model, ids, mask))
+        assert torch.equal(attention_rollout(w, mask), book.attention_rollout(w, mask))
+        pairs = ((gradient_x_input(model, ids, mask), book.gradient_x_input(model, ids, mask)),
+                 (integrated_gradients(model, ids, mask, steps=16),
+                  book.integrated_gradients(model, ids, mask, steps=16)))
+        for mine, theirs in pairs:
+            assert torch.equal(mine.scores, theirs.scores)
+        scores = token_scores(model, ids, mask, steps=8)
+        theirs = book.token_scores(model, ids, mask, steps=8)
+        assert all(torch.equal(scores[m], theirs[m]) for m in theirs)
+        a = faithfulness(model, ids, mask, scores, ks=(1, 2), random_draws=3)
+        b = book.faithfulness(model, ids, mask, theirs, ks=(1, 2), random_draws=3)
+        assert a.drops == b.drops and str(a) == str(b)
+        deleted = ids == 7
+        deletions = delete_tokens(ids, mask, deleted, "pad"), book.delete_tokens(ids, mask, deleted, "pad")
+        for x, y in zip(*deletions):
+            assert torch.equal(x, y)
+        tokens = ["[CLS]", "a", "b", "c", "d", "e"]
+        assert len(attention_heatmap(w[0, 0, 0], tokens).axes) == 2
+        assert len(attention_grid(w[0], tokens).axes) == 2 * 2 + 1
+        assert sufficiency(model, ids, mask, scores) == book_ex.sufficiency(model, ids, mask, theirs)
+        batch = EvalSet(ids, mask, torch.tensor([1, 0]), [[]] * 2, [], ["plain", "negation"])
+        with ablated_heads(model, [(0, 1)]):
+            ablated = model(ids, mask)
+        with book_ex.ablated_heads(model, [(0, 1)]):
+            assert torch.equal(ablated, model(ids, mask))
+        assert head_ablation(model, batch) == book_ex.head_ablation(model, batch)
+        swept = rollout_sweep(model, batch, ks=(1,)).drops
+        assert swept == book_ex.rollout_sweep(model, batch, ks=(1,)).drops
+    """,
+    "09-responsible": """
+        import numpy as np
+        import book_code.bias as book
+        import book_code.footprint as book_fp
+        import book_code.experiments.responsible as book_exp
+        import book_code.exercises.ch09 as book_ex
+        assert generate_eec.__module__ == "__main__" and audit.__module__ == "__main__"
+        assert [r.sentence for r in generate_eec()] == [r.sentence for r in book.generate_eec()]
+        def score(sentences):
+            return [0.5 + 0.01 * len(s) % 0.3 + 0.05 * ("She " in s) for s in sentences]
+        assert audit(score, n_boot=500).table() == book.audit(score, n_boot=500).table()
+        for text in ("He gave her his book.", "I saw her; the idea was hers.", "My brother Jamel laughed."):
+            assert substitute(text, GENDER_SUBSTITUTIONS) == book.substitute(text, book.GENDER_SUBSTITUTIONS)
+            assert counterfactuals(text) == book.counterfactuals(text)
+            assert gender_of(text) == book.gender_of(text)
+        labels, groups, predicted = ["p"] * 6 + ["n"] * 4, list("ffffmmfmmm"), ["p"] * 5 + ["n"] * 5
+        assert bias_amplification(labels, groups, predicted, groups).value == book.bias_amplification(
+            labels, groups, predicted, groups).value
+        splits, theirs = person_splits(0.8, 40, 20, 20), book_exp.person_splits(0.8, 40, 20, 20)
+        assert splits.train_texts == theirs.train_texts and splits.test_male == theirs.test_male
+        augmented = counterfactual_augmentation(splits.train_texts, splits.train_labels)
+        assert augmented == book_exp.counterfactual_augmentation(theirs.train_texts, theirs.train_labels)
+        values = np.arange(30.0).reshape(3, 10)
+        assert crossed_bootstrap_ci(values, n_boot=300) == book_exp.crossed_bootstrap_ci(values, n_boot=300)
+        assert training_flops(175e9, 300e9) == book_fp.training_flops(175e9, 300e9)
+        kw = dict(hours=2.0, device_power_watts=300.0, utilisation=0.5, pue=1.2,
+                  grid_intensity_g_per_kwh=400.0)
+        assert estimate_footprint(**kw).as_dict() == book_fp.estimate_footprint(**kw).as_dict()
+        assert gpt3_co2e_from_published_energy() == book_fp.gpt3_co2e_from_published_energy()
+        assert footprint_estimate(60.0, 1, FootprintAssumptions()).as_dict() == book_exp.footprint_estimate(
+            60.0, 1, book_exp.FootprintAssumptions()).as_dict()
+        assert expected_amplification(0.2, 0.8) == book_ex.expected_amplification(0.2, 0.8)
+        assert hardest_pair(["#0072B2", "#E69F00", "#56B4E9"], "deuteranopia") == book_ex.hardest_pair(
+            ["#0072B2", "#E69F00", "#56B4E9"], "deuteranopia")
+    """,
     "derivations": """
         import book_code.attention.backward as book
         from book_code.attention import causal_mask
