@@ -40,14 +40,11 @@ def prose_pieces(fragment: str) -> list[str]:
     return [piece for piece in pieces if piece]
 
 
-def prose_sample(fragment: str) -> str:
-    """The start of the longest stretch of plain prose in ``fragment``."""
-    return max(prose_pieces(fragment), key=len, default="")[:30]
-
-
 def pdf_text(pdftotext: str, pdf) -> str:
+    """The PDF's text with white space folded and the "Page N" footer of each page removed."""
     raw = subprocess.run([pdftotext, str(pdf), "-"], capture_output=True, text=True, check=True).stdout
-    return " ".join(raw.split())
+    pages = [re.sub(r"\s*Page \d+\s*$", " ", page) for page in raw.split("\f")]
+    return " ".join(" ".join(pages).split())
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
@@ -67,9 +64,11 @@ def test_chapter_prints_cleanly(chromium, pdftotext, site, site_url, chapter, tm
     pdf = tmp_path / f"{chapter.stem}.pdf"
     print_to_pdf(chromium, f"{site_url}/chapters/{chapter.stem}/", pdf)
     text = pdf_text(pdftotext, pdf)
-    leftovers = [tex for tex in RAW_TEX if tex in text]
-    assert not leftovers, f"raw TeX in the printed {chapter.stem}: {leftovers}"
     page = built(site, chapter)
+    # TeX that the page's code listings contain (a regular expression, a plot label) is code.
+    code = " ".join(text_of(c) for c in re.findall(r"<pre[^>]*>(.*?)</pre>", page, re.S))
+    leftovers = [tex for tex in RAW_TEX if tex in text and tex not in code]
+    assert not leftovers, f"raw TeX in the printed {chapter.stem}: {leftovers}"
     article = page[page.index("<article"):page.index("</article>")]
     squeezed = text.replace(" ", "")
     for heading in re.findall(r"<h[1-4][^>]*>(.*?)</h[1-4]>", article, re.S):
@@ -79,11 +78,13 @@ def test_chapter_prints_cleanly(chromium, pdftotext, site, site_url, chapter, tm
     assert captions, f"{chapter.stem} has no figure"
     for caption in captions:
         assert caption[:60].replace(" ", "") in squeezed, f"caption {caption[:60]!r} missing"
-    # Collapsed solutions print expanded: a run of plain prose from each solution is on paper.
+    # Collapsed solutions print expanded: their prose is on paper. (pdftotext puts the sub- and
+    # superscripts of inline formulas on lines of their own, so a stretch of prose next to a
+    # formula may come out interrupted; one clean stretch per solution is enough.)
     for body in re.findall(r'<details class="success">\s*<summary>.*?</summary>(.*?)</details>',
                            article, re.S):
-        words = prose_sample(body)
-        assert words in squeezed, f"solution text {words!r} did not print"
+        samples = [piece[:12] for piece in prose_pieces(body) if len(piece) >= 12]
+        assert any(sample in squeezed for sample in samples), f"solution {samples[:3]} did not print"
 
 
 def test_whole_book_prints_to_one_pdf(chromium, pdftotext, site, site_url, tmp_path):
