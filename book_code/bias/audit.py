@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from matplotlib.figure import Figure
 from scipy import stats
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from book_code.bias.counterfactual import counterfactuals
 from book_code.bias.eec import NOUN_PHRASE_PAIRS, OBJECT_PRONOUNS, SUBJECT_PRONOUNS, EECRecord, generate_eec
