@@ -99,7 +99,7 @@ def on_page_content(html: str, page, config, files) -> str:
 _STYLE = re.compile(r"(<style[^>]*>)(.*?)(</style>)", re.S)
 _MARKDOWN_CELL = re.compile(r'<div class="[^"]*jp-MarkdownOutput[^"]*"[^>]*>(.*?)</div>', re.S)
 _MATHJAX_SCRIPTS = re.compile(
-    r'<script src="[^"]*(?:javascripts/mathjax-config\.js|assets/mathjax/startup\.js)"[^>]*></script>'
+    r'<script src="[^"]*(?:javascripts/math-setup\.js|assets/mathjax/startup\.js)"[^>]*></script>'
 )
 _CLASS = re.compile(r"\.(-?[_a-zA-Z][\w-]*)")
 _NOT = re.compile(r":not\([^()]*\)")

@@ -204,7 +204,7 @@ def test_hard_coded_colours_come_from_the_palette_or_are_neutral():
 def test_mathjax_loads_assistive_mathml():
     """MathJax renders each formula as HTML for the eye and adds hidden MathML, which screen
     readers read as mathematics; both the configuration and the served files must have it."""
-    config = (DOCS / "javascripts" / "mathjax-config.js").read_text(encoding="utf-8")
+    config = (DOCS / "javascripts" / "math-setup.js").read_text(encoding="utf-8")
     assert re.search(r'load:\s*\[[^\]]*"a11y/assistive-mml"', config)
     hooks = (ROOT / "tools" / "mkdocs_hooks.py").read_text(encoding="utf-8")
     assert '"a11y/assistive-mml.js"' in hooks
@@ -290,4 +290,4 @@ def test_pages_declare_their_language_and_load_assistive_math(site, pages):
     for name, soup in pages.items():
         assert soup.html.get("lang") == "en", name
     assert (site / "assets" / "mathjax" / "a11y" / "assistive-mml.js").is_file()
-    assert "a11y/assistive-mml" in (site / "javascripts" / "mathjax-config.js").read_text(encoding="utf-8")
+    assert "a11y/assistive-mml" in (site / "javascripts" / "math-setup.js").read_text(encoding="utf-8")

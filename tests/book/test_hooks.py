@@ -29,7 +29,7 @@ def test_used_classes_reads_every_class_attribute():
 
 def test_mathjax_scripts_pattern_matches_the_configured_tags():
     html = (
-        '<script src="../javascripts/mathjax-config.js"></script>'
+        '<script src="../javascripts/math-setup.js"></script>'
         '<script src="../assets/mathjax/startup.js"></script>'
     )
     assert _MATHJAX_SCRIPTS.sub("", html) == ""
