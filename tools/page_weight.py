@@ -23,7 +23,6 @@ class PageLoad:
     path: str
     bytes: int = 0
     """Bytes transferred: headers and bodies as sent, compressed where the server compresses."""
-    bytes_uncompressed: int = 0
     requests: int = 0
     external: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
@@ -55,8 +54,6 @@ def load_pages(site: Path, paths: list[str], chromium: str) -> list[PageLoad]:
             def finished(request, load=load):
                 sizes = request.sizes()
                 load.bytes += sizes["responseBodySize"] + sizes["responseHeadersSize"]
-                response = request.response()
-                load.bytes_uncompressed += len(response.body()) if response else 0
                 load.requests += 1
 
             page.route("**/*", route)
@@ -92,10 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     if chromium is None:
         parser.error("Chromium is needed: on Debian or Ubuntu, `sudo apt-get install chromium`")
     loads = load_pages(args.site, site_pages(args.site), chromium)
-    print(f"{'page':48} {'requests':>8} {'kB sent':>8} {'kB raw':>8}  other hosts")
+    print(f"{'page':48} {'requests':>8} {'kB sent':>8}  other hosts")
     for load in loads:
-        print(f"{load.path or '/':48} {load.requests:>8} {load.bytes / 1000:>8.0f} "
-              f"{load.bytes_uncompressed / 1000:>8.0f}  {len(load.external)}")
+        print(f"{load.path or '/':48} {load.requests:>8} {load.bytes / 1000:>8.0f}  {len(load.external)}")
     return 1 if any(load.external or load.failed for load in loads) else 0
 
 

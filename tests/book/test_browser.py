@@ -112,6 +112,6 @@ def test_pages_load_offline_and_stay_light(chromium, site):
         assert not load.failed, f"{load.path}: failed requests {load.failed[:3]}"
         assert not load.console_errors, f"{load.path}: console errors {load.console_errors[:3]}"
         if load.path.startswith(("chapters/", "notebooks/")):
-            # Compressed, as a web server sends it (the uncompressed size is reported too).
+            # Compressed, as a web host sends it.
             assert load.bytes < MAX_PAGE_BYTES, f"{load.path} transfers {load.bytes} bytes"
     assert any(load.math_done for load in loads)
