@@ -354,6 +354,23 @@ def test_data_fixture_fails_when_the_configured_folder_is_empty(monkeypatch, tmp
         find_data_root()
 
 
-def test_data_fixture_skips_without_configuration_or_cache(empty_environment):
-    with pytest.raises(pytest.skip.Exception, match=r"BOOK_DATA_DIR=\.\./shared/data"):
+def test_data_fixture_tries_a_download_then_skips_offline(empty_environment, no_network):
+    expected = r"could not be downloaded.*BOOK_DATA_DIR=\.\./shared/data"
+    with pytest.raises(pytest.skip.Exception, match=expected):
         find_data_root()
+    assert no_network == [SST2_URL]  # one attempt, then the skip
+    assert not any(empty_environment.iterdir()), "a failed download left something in the cache"
+
+
+def test_data_fixture_downloads_once_on_a_readers_machine(glue_files, data_root, empty_environment,
+                                                          monkeypatch):
+    rt_payload = _tar_gz({f"rt-polaritydata/{name}": (data_root / "rt-polarity" / name).read_bytes()
+                          for name in ("rt-polarity.pos", "rt-polarity.neg")})
+    fake = dataclasses.replace(datasets._RT_POLARITY, archive_sha256=hashlib.sha256(rt_payload).hexdigest())
+    monkeypatch.setattr(datasets, "_RT_POLARITY", fake)
+    servers = {SST2_URL: FakeServer(_zip(glue_files), empty_environment / "sst2"),
+               RT_POLARITY_URL: FakeServer(rt_payload, empty_environment / "rt-polarity")}
+    monkeypatch.setattr(urllib.request, "urlopen", lambda url, timeout=None: servers[url](url, timeout))
+    assert find_data_root() == empty_environment
+    assert find_data_root() == empty_environment  # the second time, from the cache
+    assert [server.requests for server in servers.values()] == [[SST2_URL], [RT_POLARITY_URL]]
