@@ -97,8 +97,10 @@ def mask_tokens(
             f"vocab_size ({vocab_size}) leaves no ordinary token above the {num_special} reserved ids"
         )
     if token_ids.dtype not in (torch.int64, torch.int32) or token_ids.dim() != 2:
-        raise ValueError(f"token_ids must be a (batch, seq_len) integer tensor; got {token_ids.dtype} "
-                         f"of shape {tuple(token_ids.shape)}")
+        raise ValueError(
+            f"token_ids must be a (batch, seq_len) integer tensor; got {token_ids.dtype} "
+            f"of shape {tuple(token_ids.shape)}"
+        )
     device = token_ids.device
 
     def uniform() -> torch.Tensor:  # one U(0, 1) draw per position
@@ -197,8 +199,9 @@ def masked_lm_loss(
     The loss is the mean cross-entropy over the chosen positions; ``correct`` counts the
     positions whose top-scoring token is the original one, of ``count`` chosen positions.
     """
-    inputs, targets = mask_tokens(token_ids, mask_id, model.classifier.config.vocab_size, mask_prob,
-                                  generator=generator)
+    inputs, targets = mask_tokens(
+        token_ids, mask_id, model.classifier.config.vocab_size, mask_prob, generator=generator
+    )
     chosen = targets != IGNORE_INDEX
     count = int(chosen.sum())
     if count == 0:  # a batch of very short phrases can draw no mask at all
@@ -238,7 +241,7 @@ def pretrain(
     """Train ``model`` on masked-token prediction; return one record per epoch.
 
     The loader yields `Batch` objects whose labels are ignored. Masks are drawn afresh for
-    every batch of every epoch (BERT's "dynamic masking" as RoBERTa calls it), so each
+    every batch of every epoch ("dynamic masking", as in RoBERTa, Liu et al., 2019), so each
     epoch poses new questions about the same sentences. AdamW, the warm-up + cosine
     schedule and gradient clipping are those of the fine-tuning loop (chapter 6).
     """
@@ -256,8 +259,9 @@ def pretrain(
                 sampler.set_epoch(epoch)
         model.train()
         start, loss_sum, correct, count, steps = time.perf_counter(), 0.0, 0, 0, 0
-        for batch in tqdm(loader, desc=f"pretrain {epoch}/{config.epochs}", disable=not config.progress,
-                          leave=False):
+        for batch in tqdm(
+            loader, desc=f"pretrain {epoch}/{config.epochs}", disable=not config.progress, leave=False
+        ):
             batch = batch.to(device)
             loss, batch_correct, batch_count = masked_lm_loss(
                 model, batch.token_ids, batch.padding_mask, mask_id, config.mask_prob, generator
@@ -272,13 +276,15 @@ def pretrain(
             # Weight each batch's loss by its number of predictions: the epoch's mean per token.
             loss_sum += loss.item() * batch_count
             correct, count, steps = correct + batch_correct, count + batch_count, steps + 1
-        history.append({
-            "epoch": epoch,
-            "mlm_loss": loss_sum / max(count, 1),
-            "mlm_accuracy": correct / max(count, 1),
-            "predictions": count,
-            "steps": steps,
-            "time_s": time.perf_counter() - start,
-        })
+        history.append(
+            {
+                "epoch": epoch,
+                "mlm_loss": loss_sum / max(count, 1),
+                "mlm_accuracy": correct / max(count, 1),
+                "predictions": count,
+                "steps": steps,
+                "time_s": time.perf_counter() - start,
+            }
+        )
     return history
 # --8<-- [end:pretrain]
