@@ -28,11 +28,8 @@ from book_code.interpret import (
 
 
 @pytest.fixture(autouse=True)
-def _one_thread_and_no_figures():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny tensors: more threads only add overhead
+def _no_figures():
     yield
-    torch.set_num_threads(threads)
     plt.close("all")
 
 

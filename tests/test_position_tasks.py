@@ -20,15 +20,6 @@ from book_code.position_tasks import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: extra threads only add overhead (and stall badly on a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.parametrize("lag", [1, 2, 5])
 def test_lag_copy_targets_are_the_tokens_lag_positions_back(lag):
     tokens, targets = lag_copy_batch(4, 9, 7, lag, torch.Generator().manual_seed(lag))

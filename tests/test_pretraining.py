@@ -25,15 +25,6 @@ PAD, UNK, CLS, MASK = 0, 1, 2, 3
 VOCAB_SIZE = 1000
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one thread is faster than two that wait for each other on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def padded_batch(batch: int = 400, seq_len: int = 60, seed: int = 0) -> torch.Tensor:
     """[CLS], ordinary tokens (some [UNK]), then [PAD] to a random length per row."""
     generator = torch.Generator().manual_seed(seed)

@@ -32,14 +32,6 @@ RESULTS = Path(__file__).resolve().parents[2] / "docs" / "chapters" / "results" 
 NAMES = ["but", "although, decisive", "decisive, although", "however", "even though"]  # template order
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_connective_names_every_template_even_after_an_opener():
     for template, name in zip(CONTRAST_TEMPLATES, NAMES, strict=True):
         body = template.format(subject="the plot", other="the cast", be="is", decisive="clever",

@@ -23,16 +23,6 @@ RESULTS = ROOT / inside.RESULTS
 SENTENCE = "The plot is not dull, it is clever."
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One CPU thread: for a model this small a second thread mostly waits (and on a busy
-    machine makes the many small backward passes of integrated gradients far slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def stored():
     """The stored results, model and vocabulary, and the test split encoded with it."""
