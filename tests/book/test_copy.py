@@ -232,6 +232,62 @@ CHECKS = {
                    book_distributed.distributed_loader(dataset, 4, context, collate, seed=1)]
         assert [x.labels.tolist() for x in loaders[0]] == [x.labels.tolist() for x in loaders[1]]
     """,
+    "07-sst2": """
+        from dataclasses import asdict
+        import book_code.experiments.sst2 as book
+        import book_code.pretraining as book_pt
+        import book_code.exercises.ch07 as book_ex
+        from book_code.data import Vocabulary
+        from book_code.data import fit_bow_baseline as book_fit_bow
+        assert deduplicate is not book.deduplicate and mask_tokens is not book_pt.mask_tokens
+        texts = ["the acting is terrific", "the acting", "is terrific", "dull", "the acting",
+                 "not dull , but long"]
+        labels = [1, 1, 1, 0, 0, 1]
+        assert deduplicate(texts, labels) == book.deduplicate(texts, labels)
+        assert whole_sentences(texts) == book.whole_sentences(texts)
+        assert all(phenomenon_tags(t) == book.phenomenon_tags(t) for t in texts)
+        assert asdict(SST2Config()) == asdict(book.SST2Config())
+        assert [(a.name, asdict(a.config)) for a in experiment_arms(SST2Config())] == [
+            (a.name, asdict(a.config)) for a in book.experiment_arms(book.SST2Config())]
+        ids = torch.tensor([[2, 10, 11, 12, 13, 0], [2, 5, 6, 7, 8, 9]])
+        for seed in range(3):
+            mine = mask_tokens(ids, 3, 20, 0.5, generator=torch.Generator().manual_seed(seed))
+            theirs = book_pt.mask_tokens(ids, 3, 20, 0.5, generator=torch.Generator().manual_seed(seed))
+            assert all(torch.equal(x, y) for x, y in zip(mine, theirs))
+        vocab = Vocabulary.build(texts)
+        torch.manual_seed(0)
+        classifier = TransformerClassifier(len(vocab), 2, 16, 2, 1, max_len=16, positional="rope",
+                                           pooling="mean")
+        init_embeddings_(classifier, 0.02)
+        torch.manual_seed(0)
+        theirs = book_pt.init_embeddings_(
+            TransformerClassifier(len(vocab), 2, 16, 2, 1, max_len=16, positional="rope", pooling="mean"),
+            0.02)
+        assert all(torch.equal(a, b)
+                   for a, b in zip(classifier.state_dict().values(), theirs.state_dict().values()))
+        encoded = [vocab.encode(t, max_len=8) for t in texts]
+        batch = torch.tensor([e + [vocab.pad_id] * (8 - len(e)) for e in encoded])
+        mlm = MaskedLanguageModel(classifier).eval()  # no dropout: both losses see the same network
+        mine = masked_lm_loss(mlm, batch, batch != 0, vocab.mask_id,
+                              generator=torch.Generator().manual_seed(0))
+        book_mlm = book_pt.MaskedLanguageModel(theirs)
+        book_mlm.load_state_dict(mlm.state_dict())
+        book_mlm.eval()
+        other = book_pt.masked_lm_loss(book_mlm, batch, batch != 0, vocab.mask_id,
+                                       generator=torch.Generator().manual_seed(0))
+        assert torch.equal(mine[0], other[0]) and mine[1:] == other[1:]
+        classifier.eval()
+        assert word_order_probe(classifier, vocab, texts, labels) == book.word_order_probe(
+            classifier, vocab, texts, labels)
+        bow, book_bow = fit_bow_baseline(texts, labels), book_fit_bow(texts, labels)
+        assert list(bow.predict(texts)) == list(book_bow.predict(texts))
+        blind = without_positions(classifier)
+        assert blind.config.positional == "none"
+        assert shuffled_accuracy(blind, vocab, texts, labels) == book_ex.shuffled_accuracy(
+            blind, vocab, texts, labels)
+        assert wilson_interval(80, 100) == book_ex.wilson_interval(80, 100)
+        assert mcnemar_p_value(30, 18) == book_ex.mcnemar_p_value(30, 18)
+    """,
     "08-inside": """
         import book_code.interpret as book
         import book_code.exercises.ch08 as book_ex
