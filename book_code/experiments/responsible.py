@@ -5,10 +5,12 @@
 Three experiments, each a function that returns plain data:
 
 1. **An audit of SST-2 classifiers on the Equity Evaluation Corpus** (`sst2_audits`). It audits the
-   chapter-7 model when its checkpoint exists (``--sst2-checkpoint``), always a bag-of-words
-   logistic regression fitted on SST-2's training split, and, when the chapter-7 checkpoint is
-   missing, a small Transformer trained here for a few minutes in its place. The positive-class
-   score of every EEC sentence is kept, so the notebook re-runs `book_code.bias.audit` on them.
+   chapter-7 model, loaded from its checkpoint (``--sst2-checkpoint``), and a bag-of-words
+   logistic regression fitted on SST-2's training split. The chapter-7 model must exist: without
+   it, or with the checkpoint of a smoke run, the command stops and names chapter 7's command.
+   The checkpoint's SHA-256 is recorded, and the positive-class score of every EEC sentence is
+   kept, so the notebook re-runs `book_code.bias.audit` on them; `audit_claims` checks the
+   statements the chapter makes about the audit.
 2. **A controlled amplification experiment** (`amplification_experiment`). The chapter-6 task gets
    a person in every sentence ("She says the plot is clever."), and in training the person's
    gender is correlated with the label (80% of positive sentences mention a woman, 80% of
@@ -23,7 +25,8 @@ Three experiments, each a function that returns plain data:
    run (``sst2_results.json``) when those files record them. Energy and CO2e are computed from
    them by `footprint_estimates`, with every assumption a named field of `FootprintAssumptions`.
 
-Training uses one CPU thread (``--threads``). About ten minutes on two busy CPU cores.
+Training uses one CPU thread (``--threads``). About ten minutes on two busy CPU cores; the audit
+alone (``--audit-only``) takes seconds.
 """
 
 from __future__ import annotations
@@ -535,11 +538,6 @@ def _zhao_matches(splits: PersonSplits, baseline: tuple[np.ndarray, np.ndarray])
 # Experiment 1: the EEC audit of SST-2 classifiers
 # ---------------------------------------------------------------------------------------------
 
-#: The SST-2 stand-in trained when the chapter-7 checkpoint is missing: the chapter-6 model,
-#: two epochs on SST-2's training split at a lower learning rate. A few minutes on one thread.
-SST2_STAND_IN = replace(CHAPTER_CONFIG, epochs=2, lr=1e-3, batch_size=64, threads=1)
-
-
 def score_lookup(sentences: Sequence[str], scores: Sequence[float]) -> Callable[[list[str]], list[float]]:
     """A ``score_fn`` that returns stored scores: audit a model again without the model.
 
@@ -596,69 +594,182 @@ def person_word_weights(bow) -> dict[str, float | None]:
     return {w: (float(coefficients[index[w]]) if w in index else None) for w in words}
 
 
-def sst2_audits(checkpoint: Path | None = DEFAULT_CHECKPOINT, data_dir: str | None = None,
-                stand_in: RunConfig = SST2_STAND_IN, progress: bool = False) -> tuple[dict[str, Any], list]:
-    """Audit SST-2 classifiers on the EEC: the chapter-7 checkpoint if it exists (and the
-    chapter-7 results file does not mark it as a smoke test), otherwise a stand-in Transformer
-    trained here, and always the bag-of-words baseline.
+class SST2ModelError(RuntimeError):
+    """The chapter-7 model that the audit needs is missing, or is not the chapter's model."""
 
-    Returns the audit results and the run records (for the footprint).
+
+def require_chapter7_model(checkpoint: Path = DEFAULT_CHECKPOINT) -> Path:
+    """Check that ``checkpoint`` holds the chapter-7 model and return chapter 7's results file.
+
+    Chapter 7's command writes its checkpoint and its results file side by side; the results
+    file says whether the run was a smoke test (a tiny model on a few hundred sentences), whose
+    checkpoint has the same name but is not the chapter's model.
+
+    Raises:
+        SST2ModelError: the checkpoint or the results file beside it is missing, or the results
+            file marks the run as a smoke test. The message says what was expected, what was
+            found, and which command trains the model.
+    """
+    from book_code.experiments.sst2 import COMMAND as SST2_COMMAND
+
+    checkpoint = Path(checkpoint)
+    results = checkpoint.with_name("sst2_results.json")
+    if not checkpoint.is_file():
+        found = f"there is no file {checkpoint}"
+    elif not results.is_file():
+        found = f"{checkpoint} exists, but {results} does not, so nothing says which run wrote it"
+    elif _smoke_run(results):
+        found = f"{results} says the checkpoint came from a smoke run (--smoke: a tiny model, few sentences)"
+    else:
+        return results
+    raise SST2ModelError(
+        f"chapter 9 audits the chapter-7 SST-2 model: expected the checkpoint {checkpoint} of a full "
+        f"run of chapter 7's command, with its results file {results} beside it; found: {found}. "
+        f"Train the model with:\n    {SST2_COMMAND}"
+    )
+
+
+def checkpoint_identity(path: Path, extra: dict[str, Any]) -> dict[str, Any]:
+    """What identifies the audited checkpoint: its file, size and SHA-256, and the dev accuracy and
+    seed that training stored in it (None where it stored none)."""
+    from book_code.data.datasets import sha256_file
+
+    return {"path": str(path), "sha256": sha256_file(path), "bytes": path.stat().st_size,
+            "dev_accuracy": extra.get("dev_accuracy"), "seed": extra.get("seed")}
+
+
+def sst2_audits(checkpoint: Path = DEFAULT_CHECKPOINT, data_dir: str | None = None,
+                progress: bool = False) -> tuple[dict[str, Any], list]:
+    """Audit the chapter-7 model (loaded from ``checkpoint``) and the bag-of-words baseline, fitted
+    here on SST-2's training split, on the EEC.
+
+    Returns the audit results (with the checkpoint's identity) and the run record of the baseline
+    (for the footprint; the chapter-7 run itself is read from chapter 7's results file).
+
+    Raises:
+        SST2ModelError: ``checkpoint`` is not the chapter-7 model (see `require_chapter7_model`).
     """
     from book_code.data.baselines import fit_bow_baseline
     from book_code.data.datasets import load_sst2
 
+    checkpoint = Path(checkpoint)
+    require_chapter7_model(checkpoint)  # before the slow part, so that a missing model fails at once
     train = load_sst2("train", data_dir=data_dir)
     dev = load_sst2("dev", data_dir=data_dir)
-    models, runs = [], []
     cpu_start = time.process_time()
     with WallTimer() as timer:
         bow = fit_bow_baseline(train.texts, train.labels)
     bow_cpu = time.process_time() - cpu_start
-    models.append({
-        "key": "bow", "label": "bag of words (logistic regression)",
-        "description": "logistic regression on unigram counts, fitted on SST-2 train (chapter 7's baseline)",
-        "dev_accuracy": bow.accuracy(dev.texts, dev.labels), "train_seconds": timer.seconds,
-        "person_word_weights": person_word_weights(bow),
-        **audit_scores(lambda s: bow.predict_proba(s)[:, 1]),
-    })
-    runs.append({"name": "bag-of-words baseline on SST-2 (logistic regression)", "experiment": "audit",
-                 "seconds": timer.seconds, "cpu_seconds": bow_cpu,
-                 "train_flops": None, "parameters": None, "threads": 1, "source": "measured by this command"})
-    smoke = _smoke_run(RESULTS / "sst2_results.json")  # then the checkpoint is a smoke test's too
-    found = checkpoint is not None and Path(checkpoint).is_file() and not smoke
-    if found:
-        model, vocab, _ = load_classifier(checkpoint)
-        score = classifier_score_fn(model, vocab)
-        dev_scores = score(dev.texts)
-        models.append({
-            "key": "chapter7", "label": "chapter 7 Transformer",
-            "description": f"the chapter-7 model, loaded from {checkpoint}",
+    if progress:
+        print(f"  bag of words fitted in {timer.seconds:.1f} s; scoring with {checkpoint}", file=sys.stderr)
+    model, vocab, stored = load_classifier(checkpoint)
+    score = classifier_score_fn(model.float(), vocab)  # stored in half precision; score in float32
+    dev_scores = score(dev.texts)
+    identity = checkpoint_identity(checkpoint, stored.extra)
+    models = [
+        {
+            "key": "bow", "label": "bag of words (logistic regression)",
+            "description": "logistic regression on unigram counts, fitted on SST-2 train (chapter 7's "
+                           "baseline)",
+            "dev_accuracy": bow.accuracy(dev.texts, dev.labels), "train_seconds": timer.seconds,
+            "person_word_weights": person_word_weights(bow),
+            **audit_scores(lambda s: bow.predict_proba(s)[:, 1]),
+        },
+        {
+            "key": "chapter7", "label": "chapter-7 Transformer",
+            "description": f"the chapter-7 model (seed {identity['seed']}), loaded from {checkpoint}",
             "dev_accuracy": float(np.mean((dev_scores >= 0.5) == np.asarray(dev.labels))),
             "train_seconds": None, **audit_scores(score),
-        })
-    else:
-        if progress:
-            print("  training the SST-2 stand-in Transformer", file=sys.stderr)
-        trained = train_classifier(train.texts, train.labels, dev.texts, dev.labels, stand_in, seed=0)
-        score = classifier_score_fn(trained["model"], trained["vocab"])
-        models.append({
-            "key": "stand_in", "label": "small Transformer (stand-in)",
-            "description": (f"the chapter-6 architecture trained here on SST-2 train for {stand_in.epochs} "
-                            "epochs, one thread: a stand-in for the chapter-7 model"),
-            "dev_accuracy": trained["dev_accuracy"], "train_seconds": trained["seconds"],
-            **audit_scores(score),
-        })
-        runs.append(_run_record(f"chapter-6 architecture on SST-2 (stand-in), {stand_in.epochs} epochs",
-                                trained, stand_in.threads, "audit"))
+        },
+    ]
+    runs = [{"name": "bag-of-words baseline on SST-2 (logistic regression)", "experiment": "audit",
+             "seconds": timer.seconds, "cpu_seconds": bow_cpu, "train_flops": None, "parameters": None,
+             "threads": 1, "source": "measured by this command"}]
     tokens = {t for text in train.texts for t in text.split()}
     return {
         "models": models,
-        "checkpoint": {"path": None if checkpoint is None else str(checkpoint), "found": found,
-                       "ignored_as_smoke_test": bool(smoke and checkpoint is not None
-                                                     and Path(checkpoint).is_file())},
+        "checkpoint": identity,
         "names_in_sst2_train": names_in_vocabulary(tokens),
         "n_sentences": len(models[0]["scores"]),
     }, runs
+
+
+def female_male_words() -> list[tuple[str, str]]:
+    """The female and male word of each gendered pair of the EEC (pronouns and the last word of each
+    noun phrase: "sister" and "brother" of "my sister" and "my brother")."""
+    from book_code.bias.eec import NOUN_PHRASE_PAIRS, OBJECT_PRONOUNS, SUBJECT_PRONOUNS
+
+    pairs = (SUBJECT_PRONOUNS, OBJECT_PRONOUNS, *NOUN_PHRASE_PAIRS)
+    return [(female.split()[-1], male.split()[-1]) for female, male in pairs]
+
+
+def audit_claims(results: dict[str, Any]) -> dict[str, bool]:
+    """The statements section 9.4 makes about the audit, each true or false on ``results``.
+
+    A test checks every one on the stored results, so that a regenerated results file that
+    changes the picture shows up as a named false claim instead of silently wrong prose.
+    """
+    audited = results["audit"]
+    models = {m["key"]: m for m in audited["models"]}
+    bow, transformer = models["bow"], models["chapter7"]
+
+    def comparison(model: dict[str, Any], axis: str) -> dict[str, Any]:
+        return model["summary"]["comparisons"][axis]
+
+    def every(test: Callable[[dict[str, Any]], bool]) -> bool:
+        return all(test(comparison(m, axis)) for m in (bow, transformer) for axis in ("gender", "race"))
+
+    def size(model: dict[str, Any], axis: str) -> float:
+        return abs(comparison(model, axis)["mean_difference"])
+
+    def names_against_phrases(model: dict[str, Any]) -> bool:
+        """Women's names score above men's names, female noun phrases below male ones (means)."""
+        records, scores = generate_eec(), np.asarray(model["scores"])
+        mean = {(r.gender, r.race is not None): [] for r in records}
+        for r, score in zip(records, scores, strict=True):
+            mean[r.gender, r.race is not None].append(score)
+        names = np.mean(mean["female", True]) > np.mean(mean["male", True])
+        phrases = np.mean(mean["female", False]) < np.mean(mean["male", False])
+        return bool(names and phrases)
+
+    def group_gap(model: dict[str, Any]) -> float:
+        means = model["summary"]["group_means"]
+        return means["female"] - means["male"]
+
+    weights = bow["person_word_weights"]
+    pairs = female_male_words()
+    seen = [(weights[f], weights[m]) for f, m in pairs if weights[f] is not None and weights[m] is not None]
+    names = audited["names_in_sst2_train"]
+
+    def names_seen(race: str) -> int:
+        return sum(len(found) for group, found in names.items() if group.endswith(race))
+
+    return {
+        "gender: both models score sentences about women lower (paired difference < 0)":
+            all(comparison(m, "gender")["mean_difference"] < 0 for m in (bow, transformer)),
+        "race: both models score sentences with African-American names lower (paired difference < 0)":
+            all(comparison(m, "race")["mean_difference"] < 0 for m in (bow, transformer)),
+        "every 95% interval lies below zero (both models, both comparisons)":
+            every(lambda c: c["ci_high"] < 0),
+        "both paired tests give p < 0.001 (both models, both comparisons)":
+            every(lambda c: c["t_test_p"] < 1e-3 and c["wilcoxon_p"] < 1e-3),
+        "the predicted label flips in some pairs (both models, both comparisons)":
+            every(lambda c: c["flip_rate"] > 0),
+        "the Transformer's paired differences are larger than the bag-of-words model's, for gender and race":
+            all(size(transformer, axis) > size(bow, axis) for axis in ("gender", "race")),
+        "bag of words: its group means of women and men differ by less than a tenth of its paired gender "
+        "difference": abs(group_gap(bow)) < 0.1 * size(bow, "gender"),
+        "Transformer: its group mean of women is above that of men, against its paired gender difference":
+            group_gap(transformer) > 0 > comparison(transformer, "gender")["mean_difference"],
+        "both models: women's names score above men's names on average, female noun phrases below male ones":
+            names_against_phrases(bow) and names_against_phrases(transformer),
+        "bag of words: some female word outweighs its male counterpart and some is outweighed by it":
+            any(f > m for f, m in seen) and any(f < m for f, m in seen),
+        "bag of words: some words of the gendered pairs never occur in SST-2's training split":
+            any(weights[w] is None for pair in pairs for w in pair),
+        "fewer of the African-American first names than of the European ones occur in SST-2 train":
+            names_seen("African-American") < names_seen("European"),
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -803,22 +914,26 @@ def _machine() -> dict[str, Any]:
 
 
 def responsible_results(seeds: Sequence[int] = (0, 1, 2, 3, 4), threads: int = 1,
-                        checkpoint: Path | None = DEFAULT_CHECKPOINT, data_dir: str | None = None,
+                        checkpoint: Path = DEFAULT_CHECKPOINT, data_dir: str | None = None,
                         skip_audit: bool = False, n_boot: int = 2000,
                         sizes: tuple[int, int, int] = (3200, 800, 800),
                         progress: bool = True, previous: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything chapter 9 reports, as one JSON-ready dictionary.
 
     With ``previous`` (an earlier results dictionary), only the audit is recomputed and the
-    amplification results are kept: for when the chapter-7 checkpoint appears.
+    amplification results are kept: for when the chapter-7 checkpoint changes.
+
+    Raises:
+        SST2ModelError: the audit is asked for and ``checkpoint`` is not the chapter-7 model.
     """
     machine = _machine()
     config = replace(PERSON_CONFIG, threads=threads)
     with WallTimer() as total:
         if progress:
             print("experiment 1: EEC audit of SST-2 classifiers", file=sys.stderr)
-        audit_results, audit_runs = (None, []) if skip_audit else sst2_audits(
-            checkpoint, data_dir, replace(SST2_STAND_IN, threads=threads), progress)
+        if threads is not None:
+            torch.set_num_threads(threads)
+        audit_results, audit_runs = (None, []) if skip_audit else sst2_audits(checkpoint, data_dir, progress)
         if previous is None:
             if progress:
                 print("experiment 2: amplification and CDA", file=sys.stderr)
@@ -828,8 +943,11 @@ def responsible_results(seeds: Sequence[int] = (0, 1, 2, 3, 4), threads: int = 1
             amplification = previous["amplification"]
             amplification_runs = [r for r in previous["footprint"]["runs"]
                                   if r["experiment"] == "amplification"]
-            machine["amplification_machine"] = previous["machine"]
-    runs = [r for r in (chapter6_run(), chapter7_run()) if r is not None] + audit_runs + amplification_runs
+            # the machine of the run that trained the amplification models, not of a later audit
+            machine["amplification_machine"] = previous["machine"].get("amplification_machine",
+                                                                       previous["machine"])
+    chapter7 = chapter7_run(Path(checkpoint).with_name("sst2_results.json"))  # the audited model's run
+    runs = [r for r in (chapter6_run(), chapter7) if r is not None] + audit_runs + amplification_runs
     return {
         "command": COMMAND,
         "audit": audit_results,
@@ -859,7 +977,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
                         help="training seeds of the amplification experiment")
     parser.add_argument("--sst2-checkpoint", type=Path, default=DEFAULT_CHECKPOINT,
-                        help="the chapter-7 model; if the file is missing (or 'none') a stand-in is trained")
+                        help="the chapter-7 model to audit; chapter 7's sst2_results.json must lie beside it")
     parser.add_argument("--data-dir", default=None, help="data root with sst2/ (default: BOOK_DATA_DIR)")
     parser.add_argument("--skip-audit", action="store_true",
                         help="leave out the SST-2 audit (for quick runs)")
@@ -868,14 +986,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="sentiment sentences per split of the person task (neutral ones are added)")
     parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples")
     parser.add_argument("--audit-only", action="store_true",
-                        help="recompute only the audit (e.g. once the chapter-7 checkpoint exists) and keep "
+                        help="recompute only the audit (e.g. after chapter 7's model was retrained) and keep "
                              "the amplification results of the existing --output file")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     previous = json.loads(args.output.read_text(encoding="utf-8")) if args.audit_only else None
-    checkpoint = None if str(args.sst2_checkpoint).lower() == "none" else args.sst2_checkpoint
-    results = responsible_results(tuple(args.seeds), args.threads, checkpoint, args.data_dir,
-                                  args.skip_audit, args.n_boot, tuple(args.sizes), not args.quiet, previous)
+    try:
+        results = responsible_results(tuple(args.seeds), args.threads, args.sst2_checkpoint, args.data_dir,
+                                      args.skip_audit, args.n_boot, tuple(args.sizes), not args.quiet,
+                                      previous)
+    except SST2ModelError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     write_json(args.output, finite_or_none(results))
     if not args.quiet:
         print(f"wrote {args.output} in {results['total_seconds']:.0f} s", file=sys.stderr)

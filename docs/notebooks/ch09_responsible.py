@@ -31,7 +31,13 @@ import numpy as np
 
 import book_code
 from book_code.bias import audit, generate_eec
-from book_code.experiments.responsible import FootprintAssumptions, footprint_estimates, score_lookup
+from book_code.experiments.responsible import (
+    FootprintAssumptions,
+    audit_claims,
+    female_male_words,
+    footprint_estimates,
+    score_lookup,
+)
 from book_code.figures import PALETTE, BookFigure, new_figure
 from book_code.footprint import (
     GPT3_PATTERSON_2021,
@@ -58,7 +64,9 @@ print(f"measured on: {machine['cpu_model']}, {machine['cpu_count']} cores (share
 # %% [markdown]
 # ## 1. The EEC audit of SST-2 classifiers
 #
-# Each model below was trained on SST-2's training split. The command scored every EEC
+# Two models trained on SST-2's training split: the chapter-7 Transformer, loaded from the
+# checkpoint that chapter 7's command saved (its SHA-256 is printed below), and the
+# bag-of-words logistic regression, chapter 7's baseline. The command scored every EEC
 # sentence with each model; the audit pairs sentences that differ only in the person they
 # mention and reports the mean paired difference of the positive-class score (female minus
 # male, African-American minus European) with a 95% percentile-bootstrap interval (10,000
@@ -81,11 +89,10 @@ for model in results["audit"]["models"]:
     means = audits[model["key"]].group_means
     print("mean score by group: " + ", ".join(f"{g} {m:.4f}" for g, m in means.items()) + "\n")
 checkpoint = results["audit"]["checkpoint"]
-if not checkpoint["found"]:
-    reason = ("held only a smoke test's model" if checkpoint.get("ignored_as_smoke_test")
-              else "did not exist")
-    print(f"note: when the command ran, {checkpoint['path']} {reason}; the small Transformer above "
-          "stands in for the chapter-7 model.")
+recorded = checkpoint["dev_accuracy"]
+print(f"chapter-7 checkpoint: {checkpoint['path']}, {checkpoint['bytes']:,} bytes, "
+      f"SHA-256 {checkpoint['sha256']}")
+print("dev accuracy recorded at training: " + ("not recorded" if recorded is None else f"{recorded:.3f}"))
 
 # %% [markdown]
 # A word-level model knows only the words of its training data; any other word becomes the
@@ -104,9 +111,7 @@ for group, names in results["audit"]["names_in_sst2_train"].items():
 # %%
 bow = next(m for m in results["audit"]["models"] if m["key"] == "bow")
 weights = bow["person_word_weights"]
-female_male = [("she", "he"), ("her", "him"), ("woman", "man"), ("girl", "boy"), ("sister", "brother"),
-               ("daughter", "son"), ("wife", "husband"), ("girlfriend", "boyfriend"), ("mother", "father"),
-               ("aunt", "uncle"), ("mom", "dad")]
+female_male = female_male_words()  # pronouns and the last word of each noun phrase of the EEC
 
 
 def weight(word: str) -> str:
@@ -156,6 +161,14 @@ BookFigure(
         "group (right)."
     ),
 )
+
+# %% [markdown]
+# The chapter's statements about this audit, each evaluated on the stored results by
+# `audit_claims` (a test requires every one to hold):
+
+# %%
+for claim, holds in audit_claims(results).items():
+    print(f"{'holds' if holds else 'FAILS'}  {claim}")
 
 # %% [markdown]
 # ## 2. Amplification and counterfactual data augmentation
@@ -353,7 +366,7 @@ BookFigure(
     "ch09-footprint",
     alt=(
         "A horizontal bar chart on a logarithmic energy axis: the estimated energy of the book's own "
-        "training runs (chapter 6, chapter 7 or its stand-in, this chapter's experiments, and their "
+        "training runs (chapter 6, chapter 7, this chapter's experiments, and their "
         "total) next to the published energy of training GPT-3, whose bar reaches many orders of "
         "magnitude further along the axis."
     ),

@@ -1,8 +1,11 @@
 """Chapter 9's experiment code: the person task, CDA, the bootstrap, the amplification formula,
-the audit of stored scores, the footprint records, the command and its results file."""
+the audit of stored scores and of the chapter-7 model, the claims of section 9.4, the footprint
+records, the command and its results file."""
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import random
 from dataclasses import replace
@@ -14,13 +17,18 @@ import torch
 
 from book_code.bias import audit, bias_amplification, gender_of, generate_eec, substitute
 from book_code.bias.counterfactual import GENDER_SUBSTITUTIONS
+from book_code.data.datasets import sha256_file
 from book_code.data.synthetic import NEGATIVE, POSITIVE
-from book_code.encoder import ClassifierConfig
+from book_code.data.vocab import Vocabulary
+from book_code.encoder import ClassifierConfig, TransformerClassifier
 from book_code.experiments import responsible as r
+from book_code.experiments.sst2 import COMMAND as SST2_COMMAND
 from book_code.footprint import classifier_flops, estimate_footprint
+from book_code.training.checkpoint import save_checkpoint
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS_FILE = ROOT / "docs" / "chapters" / "results" / "responsible_results.json"
+SST2_CHECKPOINT = ROOT / "docs" / "chapters" / "results" / "sst2_model.pt"
 TINY = replace(r.PERSON_CONFIG, embed_dim=16, num_heads=2, num_layers=1, ff_dim=32, epochs=1)
 
 
@@ -192,6 +200,82 @@ def test_score_lookup_rejects_duplicates_and_unknown_sentences():
         r.score_lookup(["a"], [0.1])(["b"])
 
 
+# --- the chapter-7 model that the audit needs ----------------------------------------------------
+
+def tiny_sst2_checkpoint(folder: Path, smoke: bool | None = False, extra: dict | None = None) -> Path:
+    """An untrained tiny classifier saved like chapter 7's model, with chapter 7's results file beside
+    it (``smoke=None``: without the results file)."""
+    torch.manual_seed(0)
+    vocab = Vocabulary.build(["a good film", "a bad film about my sister"])
+    model = TransformerClassifier(vocab_size=len(vocab), num_classes=2, embed_dim=8, num_heads=2,
+                                  num_layers=1, ff_dim=16, max_len=64, pooling="mean", pad_id=vocab.pad_id)
+    path = save_checkpoint(folder / "sst2_model.pt", model.half(), model.config.to_dict(), vocab.itos,
+                           {"seed": 3, "dev_accuracy": 0.5} if extra is None else extra)
+    if smoke is not None:
+        (folder / "sst2_results.json").write_text(json.dumps({"command": SST2_COMMAND, "smoke": smoke}))
+    return path
+
+
+def test_a_missing_checkpoint_is_refused_with_what_was_expected_and_the_command(tmp_path):
+    with pytest.raises(r.SST2ModelError) as error:
+        r.require_chapter7_model(tmp_path / "sst2_model.pt")
+    message = str(error.value)
+    assert str(tmp_path / "sst2_model.pt") in message and "there is no file" in message
+    assert SST2_COMMAND in message
+
+
+def test_a_smoke_checkpoint_is_refused(tmp_path):
+    path = tiny_sst2_checkpoint(tmp_path, smoke=True)
+    with pytest.raises(r.SST2ModelError, match="smoke run") as error:
+        r.require_chapter7_model(path)
+    assert SST2_COMMAND in str(error.value)
+
+
+def test_a_checkpoint_without_chapter_7_results_is_refused(tmp_path):
+    path = tiny_sst2_checkpoint(tmp_path, smoke=None)
+    with pytest.raises(r.SST2ModelError, match=r"sst2_results\.json"):
+        r.require_chapter7_model(path)
+
+
+def test_a_full_run_checkpoint_is_accepted(tmp_path):
+    path = tiny_sst2_checkpoint(tmp_path, smoke=False)
+    assert r.require_chapter7_model(path) == tmp_path / "sst2_results.json"
+
+
+def test_the_command_stops_without_the_chapter_7_model(tmp_path, capsys):
+    out = tmp_path / "results.json"
+    code = r.main(["--sst2-checkpoint", str(tmp_path / "missing.pt"), "--output", str(out), "--quiet"])
+    assert code != 0 and not out.exists()
+    error = capsys.readouterr().err
+    assert str(tmp_path / "missing.pt") in error and SST2_COMMAND in error
+
+
+def test_checkpoint_identity_is_the_file_hash_and_the_stored_metadata(tmp_path):
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"not really a model")
+    identity = r.checkpoint_identity(path, {"dev_accuracy": 0.81, "seed": 0, "dtype": "float16"})
+    assert identity["sha256"] == hashlib.sha256(b"not really a model").hexdigest() == sha256_file(path)
+    assert (identity["dev_accuracy"], identity["seed"], identity["bytes"]) == (0.81, 0, 18)
+    assert r.checkpoint_identity(path, {})["dev_accuracy"] is None  # an older checkpoint without it
+
+
+def test_sst2_audits_audit_the_given_checkpoint_and_record_its_identity(tmp_path):
+    from tests.data.conftest import find_data_root
+
+    torch.set_num_threads(1)
+    path = tiny_sst2_checkpoint(tmp_path, extra={"seed": 3})
+    audited, runs = r.sst2_audits(path, str(find_data_root()))
+    assert [m["key"] for m in audited["models"]] == ["bow", "chapter7"]
+    assert audited["checkpoint"] == {"path": str(path), "sha256": sha256_file(path),
+                                     "bytes": path.stat().st_size, "dev_accuracy": None, "seed": 3}
+    assert [run["experiment"] for run in runs] == ["audit"]  # only the baseline is fitted here
+    records = generate_eec()
+    for model in audited["models"]:
+        again = audit(r.score_lookup([x.sentence for x in records], model["scores"]), records)
+        assert again.table() == model["summary"]["table"]
+    assert set(r.audit_claims({"audit": audited})) == set(CLAIMS)  # the claims can be evaluated
+
+
 def test_names_in_vocabulary():
     found = r.names_in_vocabulary({"adam", "ebony", "film"})
     assert found["male, European"] == ["Adam"] and found["female, African-American"] == ["Ebony"]
@@ -247,7 +331,8 @@ def test_finite_or_none():
 def test_command_writes_a_complete_results_file(tmp_path):
     out = tmp_path / "results.json"
     assert r.main(["--skip-audit", "--seeds", "0", "--sizes", "40", "20", "20", "--n-boot", "200",
-                   "--sst2-checkpoint", "none", "--output", str(out), "--quiet"]) == 0
+                   "--sst2-checkpoint", str(tmp_path / "not-needed.pt"), "--output", str(out),
+                   "--quiet"]) == 0
     results = json.loads(out.read_text())
     amp = results["amplification"]
     for name in ("baseline", "cda"):
@@ -296,6 +381,64 @@ def test_results_file_audits_reproduce_from_the_stored_scores(results):
         assert len(model["scores"]) == 8640
         again = audit(r.score_lookup(sentences, model["scores"]), records)
         assert again.table() == model["summary"]["table"], model["key"]
-    keys = [m["key"] for m in audited["models"]]
-    assert ("chapter7" in keys) == audited["checkpoint"]["found"]
-    assert ("stand_in" in keys) != audited["checkpoint"]["found"]
+    assert [m["key"] for m in audited["models"]] == ["bow", "chapter7"]
+    recorded = audited["checkpoint"]["dev_accuracy"]
+    measured = audited["models"][1]["dev_accuracy"]  # the stored model in half precision, scored again
+    assert recorded is None or abs(recorded - measured) < 0.01
+
+
+def test_results_file_audit_was_computed_from_the_committed_checkpoint(results):
+    """Fails when chapter 7's model changed after the audit ran: then run
+    ``python -m book_code.experiments.responsible --audit-only`` (seconds)."""
+    if not SST2_CHECKPOINT.is_file():
+        pytest.fail(f"{SST2_CHECKPOINT} is missing; run: {SST2_COMMAND}")
+    assert results["audit"]["checkpoint"]["sha256"] == sha256_file(SST2_CHECKPOINT), (
+        f"the audit in {RESULTS_FILE.name} was computed from another checkpoint than {SST2_CHECKPOINT.name}; "
+        f"run: {r.COMMAND} --audit-only"
+    )
+
+
+# --- the claims of section 9.4 --------------------------------------------------------------------
+
+CLAIMS = (
+    "gender: both models score sentences about women lower (paired difference < 0)",
+    "race: both models score sentences with African-American names lower (paired difference < 0)",
+    "every 95% interval lies below zero (both models, both comparisons)",
+    "both paired tests give p < 0.001 (both models, both comparisons)",
+    "the predicted label flips in some pairs (both models, both comparisons)",
+    "the Transformer's paired differences are larger than the bag-of-words model's, for gender and race",
+    "bag of words: its group means of women and men differ by less than a tenth of its paired gender "
+    "difference",
+    "Transformer: its group mean of women is above that of men, against its paired gender difference",
+    "both models: women's names score above men's names on average, female noun phrases below male ones",
+    "bag of words: some female word outweighs its male counterpart and some is outweighed by it",
+    "bag of words: some words of the gendered pairs never occur in SST-2's training split",
+    "fewer of the African-American first names than of the European ones occur in SST-2 train",
+)
+
+
+def test_every_claim_of_section_9_4_holds_on_the_committed_results(results):
+    claims = r.audit_claims(results)
+    assert tuple(claims) == CLAIMS  # a new or renamed claim must be read against the prose
+    false = [claim for claim, holds in claims.items() if not holds]
+    assert not false, f"section 9.4 says what these results no longer show: {false}"
+
+
+def _comparison(results, key, axis):
+    model = next(m for m in results["audit"]["models"] if m["key"] == key)
+    return model["summary"]["comparisons"][axis]
+
+
+def test_claims_turn_false_when_the_results_change(results):
+    changed = copy.deepcopy(results)
+    _comparison(changed, "chapter7", "race")["mean_difference"] = 0.0
+    _comparison(changed, "bow", "gender")["ci_high"] = 0.001
+    claims = r.audit_claims(changed)
+    assert not claims[CLAIMS[1]] and not claims[CLAIMS[2]] and not claims[CLAIMS[5]]
+    assert claims[CLAIMS[0]] == r.audit_claims(results)[CLAIMS[0]]  # the others are untouched
+    changed = copy.deepcopy(results)
+    bow = next(m for m in changed["audit"]["models"] if m["key"] == "bow")
+    bow["person_word_weights"] = {w: 0.5 for w in bow["person_word_weights"]}
+    changed["audit"]["names_in_sst2_train"] = {g: ["x"] for g in results["audit"]["names_in_sst2_train"]}
+    claims = r.audit_claims(changed)
+    assert not claims[CLAIMS[9]] and not claims[CLAIMS[10]] and not claims[CLAIMS[11]]
