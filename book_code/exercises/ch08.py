@@ -144,3 +144,53 @@ def rollout_sweep(
     return faithfulness(model, eval_set.token_ids, eval_set.padding_mask, scores, ks=tuple(ks),
                         random_draws=random_draws)
 # --8<-- [end:rollout_sweep]
+
+
+# --8<-- [start:negation_deletion]
+def negation_deletion(
+    model: nn.Module, eval_set: EvalSet, words: Sequence[str] = ("not", "n't"), seed: int = 0
+) -> dict[str, dict[str, float]]:
+    """What does deleting the negation words of a sentence do to ``p(positive)``?
+
+    For every sentence of ``eval_set`` that contains one of ``words``, delete all of them
+    (by masking) and measure the change of the positive class's probability; as a control,
+    delete the same number of other words, drawn at random (never ``[CLS]``). The results are
+    split by the gold label: a model that reads *not* as an operator should move positive
+    sentences ("not bad") down and negative ones ("not good") up; a model that reads it as
+    one more negative word moves both up.
+
+    Returns:
+        ``{"positive": {...}, "negative": {...}}``, each with ``"sentences"``, the mean change
+        ``"negators"`` and ``"random"`` of ``p(positive)``, and ``"flipped"``, the fraction of
+        predictions that deleting the negation words changes.
+    """
+    negator = torch.zeros_like(eval_set.padding_mask)
+    for row, tokens in enumerate(eval_set.tokens):
+        for column, token in enumerate(tokens):
+            negator[row, column] = token in words
+    negator &= eval_set.padding_mask
+    keep = negator.any(dim=1)
+    ids, mask, negator = eval_set.token_ids[keep], eval_set.padding_mask[keep], negator[keep]
+    others = mask & ~negator
+    if eval_set.tokens and eval_set.tokens[0][:1] == ["[CLS]"]:
+        others[:, 0] = False  # a model that pools by [CLS] reads that position: never delete it
+    # Random other words, as many as each sentence has negation words: the top of a random order.
+    noise = torch.rand(others.shape, generator=torch.Generator().manual_seed(seed)).masked_fill(~others, -1.0)
+    rank = noise.argsort(dim=1, descending=True).argsort(dim=1)
+    control = others & (rank < negator.sum(dim=1, keepdim=True))
+    with evaluating(model), torch.no_grad():
+        before = model(ids, mask).softmax(dim=-1)[:, 1]
+        without = model(*delete_tokens(ids, mask, negator)).softmax(dim=-1)[:, 1]
+        random = model(*delete_tokens(ids, mask, control)).softmax(dim=-1)[:, 1]
+    labels = eval_set.labels[keep]
+    result = {}
+    for name, label in (("positive", 1), ("negative", 0)):
+        group = labels == label
+        result[name] = {
+            "sentences": int(group.sum()),
+            "negators": (without - before)[group].mean().item(),
+            "random": (random - before)[group].mean().item(),
+            "flipped": ((without >= 0.5) != (before >= 0.5))[group].double().mean().item(),
+        }
+    return result
+# --8<-- [end:negation_deletion]

@@ -454,6 +454,191 @@ display(table(["method", "all", *phenomena],
               [[names[m], *[f"{agreement[m][p]:.0%}" for p in ["all", *phenomena]]] for m in agreement]))
 
 # %% [markdown]
+# ## Real sentences: the SST-2 model
+#
+# The chapter-7 classifier, trained on SST-2, read with the same tools. The slow measurements
+# on the 872 dev sentences come from
+# `python -m book_code.experiments.inside_sst2 --output docs/chapters/results/ch08_sst2_results.json`;
+# this notebook needs only that file and the checkpoint, not the SST-2 files. The results
+# file records the SHA-256 of the checkpoint it measured, and the next cell refuses a stale one.
+
+# %%
+from book_code.experiments import inside_sst2
+
+sst2_folder = inside_sst2.find_results()
+sst2 = json.loads((sst2_folder / inside_sst2.RESULTS_FILE).read_text(encoding="utf-8"))
+sst2_model, sst2_vocab, sst2_identity = inside_sst2.load_sst2_model(sst2_folder / inside_sst2.CHECKPOINT_FILE)
+assert sst2["checkpoint"]["sha256"] == sst2_identity["sha256"], f"stale results: run `{inside_sst2.COMMAND}`"
+sst2_config = sst2_model.config
+print(f"SST-2 model: {sst2_config.num_layers} layers x {sst2_config.num_heads} heads, "
+      f"E = {sst2_config.embed_dim}, "
+      f"{sst2_config.positional} positions, {sst2_config.pooling} pooling; dev accuracy "
+      f"{sst2['model']['dev_accuracy']:.3f} on {sst2['data']['sentences']} sentences "
+      f"({sst2['data']['negation']} with a negation word, {sst2['data']['contrast']} with a contrast word)")
+sst2_heads = [f"layer {layer + 1}, head {head + 1}" for layer in range(sst2_config.num_layers)
+              for head in range(sst2_config.num_heads)]
+
+# %% [markdown]
+# **Position and spread.** The mean weight from a word to the word $k$ places away, next to a
+# uniform head, and how far each head's rows are from uniform (total-variation distance: 0 for
+# a head that averages, near 1 for one that reads a single token).
+
+# %%
+stats = sst2["attention"]
+sst2_offsets = torch.tensor(stats["head_offsets"]).flatten(0, 1).tolist()
+sst2_distance = torch.tensor(stats["distance_from_uniform"]).flatten().tolist()
+offset_names = [f"k = {k:+d}" if k else "k = 0 (itself)" for k in stats["offsets"]]
+display(table(["head", *offset_names, "distance from uniform"],
+              [[name, *[f"{v:.3f}" for v in row], f"{d:.2f}"]
+               for name, row, d in zip(sst2_heads, sst2_offsets, sst2_distance, strict=True)]
+              + [["uniform head", *[f"{v:.3f}" for v in stats["uniform_offsets"]], "0.00"]]))
+
+# %% [markdown]
+# **Negation words.** Does a negation word attend to the words it negates (the next
+# three)? Does the word after it attend back to it, and is that more than the other words of
+# the sentence do? Each measurement sits next to its control.
+
+# %%
+sst2_links = {name: torch.tensor(value) for name, value in stats["negator_links"].items()}
+columns = ["negator_to_following", "word_to_following", "next_to_negator", "word_to_previous",
+           "elsewhere_to_negator"]
+link_rows = torch.stack([sst2_links[c] for c in columns], dim=-1).flatten(0, 1).tolist()
+display(table(
+    ["head", f"negator \u2192 next {stats['window']} words", "control: any word \u2192 next words",
+     "next word \u2192 negator", "control: any word \u2192 previous word", "other words \u2192 negator"],
+    [[name, *[f"{v:.3f}" for v in values]]
+     for name, values in zip(sst2_heads, link_rows, strict=True)]
+    + [["uniform head", f"{sst2_links['uniform_following'].item():.3f}", "", "", "",
+        f"{sst2_links['uniform_elsewhere'].item():.3f}"]],
+))
+SST2_LAYER, SST2_HEAD = inside_sst2.negation_head(stats)
+print(f"{int(sst2_links['negators'])} negation words; the head whose next words read the negator most "
+      f"above the control (next word \u2192 negator minus any word \u2192 previous word): "
+      f"layer {SST2_LAYER + 1}, head {SST2_HEAD + 1}")
+BEHIND_HEAD, behind_share = inside_sst2.offset_head(stats, (-2, -1))
+AHEAD_HEAD, ahead_share = inside_sst2.offset_head(stats, (0, 1))
+last = sst2_config.num_layers
+print(f"positional heads of the last layer: layer {last}, head {BEHIND_HEAD + 1} puts {behind_share:.2f} "
+      f"of its weight on the two previous words; layer {last}, head {AHEAD_HEAD + 1} puts {ahead_share:.2f} "
+      "on itself and the next word")
+print("the tokens each head reads most, as a multiple of a uniform head's weight:")
+for name, keys in zip(sst2_heads, [k for layer in stats["favoured_keys"] for k in layer], strict=True):
+    print(f"  {name}: " + ", ".join(f"{token} {r:.1f}" for token, r in keys))
+
+# %% [markdown]
+# **One sentence, every head.** The first example sentence, chosen by a rule in the command
+# (the shortest correctly classified dev sentence with *not* or *n't*, no contrast word and
+# no unknown word).
+
+# %%
+examples = {e["kind"]: e for e in sst2["examples"]}
+
+
+def encode_example(example: dict) -> tuple[list[str], torch.Tensor, float]:
+    """The tokens, the attention weights (layers, heads, n, n) and p(positive) of a stored example."""
+    encoded = encode_sentences(sst2_vocab, [example["text"]], [example["label"]], with_roles=False,
+                               add_cls=sst2_config.pooling == "cls", max_len=sst2_config.max_len)
+    with torch.no_grad():
+        p = sst2_model(encoded.token_ids, encoded.padding_mask).softmax(dim=-1)[0, 1].item()
+    return encoded.tokens[0], attention_weights(sst2_model, encoded.token_ids, encoded.padding_mask)[0], p
+
+
+for example in examples.values():
+    print(f"{example['kind']:>9}: p(positive) = {example['p_positive']:.3f}, label {example['label']}   "
+          f"{example['text']}")
+negation_tokens, negation_weights, _ = encode_example(examples["negation"])
+fig = attention_grid(negation_weights, negation_tokens)
+BookFigure(
+    fig,
+    "ch08-sst2-grid",
+    alt=(
+        f"A grid of {sst2_config.num_layers} by {sst2_config.num_heads} heatmaps of the SST-2 model's "
+        f"attention, one per layer and head, for the dev sentence '{examples['negation']['text']}', on one "
+        "shared colour scale."
+    ),
+    caption=(
+        "Figure 8.9: every head of the SST-2 model for the dev sentence "
+        f"\u201c{examples['negation']['text']}\u201d "
+        f"({sst2_config.num_layers} layers down, {sst2_config.num_heads} heads across), on one colour scale."
+    ),
+)
+
+# %% [markdown]
+# The head view of the second example (the shortest correctly classified dev sentence with
+# *but* after its first word and no negation word), opened at the last-layer head that reads
+# the two previous words; the menus switch to the other heads.
+
+# %%
+contrast_tokens, contrast_weights, _ = encode_example(examples["contrast"])
+HeadView(
+    contrast_tokens, contrast_weights, layer=last - 1, head=BEHIND_HEAD, name="ch08-sst2-head-view",
+    caption=(
+        "Figure 8.10: interactive head view of the SST-2 model for "
+        f"\u201c{examples['contrast']['text']}\u201d, opened at layer {last}, "
+        f"head {BEHIND_HEAD + 1}, the head that reads the two previous words; "
+        "line width and darkness grow with the weight."
+    ),
+)
+
+# %% [markdown]
+# **The deletion test on SST-2**: all dev sentences, and those with a negation word and with
+# a contrast word (a sentence can be in both). Mean drop of the predicted class's
+# probability; the table of each group, then the figure for all sentences.
+
+# %%
+sst2_deletion = {group: result_from_dict(value) for group, value in sst2["deletion"]["by_group"].items()}
+for group, result in sst2_deletion.items():
+    print(f"{group}:")
+    print(result, end="\n\n")
+completeness = sst2["deletion"]["completeness"]
+print(f"integrated gradients with {completeness['steps']} steps: "
+      f"mean |gap| {completeness['mean_abs_gap']:.2e}, "
+      f"largest {completeness['max_abs_gap']:.2e}, mean |f(x) - f(b)| {completeness['mean_abs_change']:.3f}")
+
+# %%
+fig = plot_faithfulness(sst2_deletion["all"])
+BookFigure(
+    fig,
+    "ch08-sst2-faithfulness",
+    alt=(
+        "Line plot of the mean drop in the predicted class's probability against the number of deleted "
+        "tokens, 1 to 5, on the SST-2 dev sentences, for last-layer attention, attention rollout, gradient "
+        "times input, integrated gradients and random deletion (dashed, with a band of one standard "
+        "deviation)."
+    ),
+    caption=(
+        f"Figure 8.11: the deletion test of the SST-2 model on the {sst2_deletion['all'].num_examples} dev "
+        "sentences: mean drop of the predicted class's probability after deleting each method's top k "
+        "tokens, "
+        f"against random deletion ({sst2_deletion['all'].random_draws} random orders)."
+    ),
+)
+
+# %% [markdown]
+# **The two models side by side**: the mean drop over $k = 1, \dots, 5$ on the synthetic test
+# split and on SST-2 dev, and as a fraction of integrated gradients' drop. Then the tokens
+# each method most often ranks first on SST-2.
+
+# %%
+display(table(
+    ["method", "synthetic task", "SST-2", "synthetic, share of IG", "SST-2, share of IG"],
+    [[names[m], f"{mask_result.mean_drop(m):.3f}", f"{sst2_deletion['all'].mean_drop(m):.3f}",
+      f"{mask_result.mean_drop(m) / mask_result.mean_drop('integrated_gradients'):.2f}",
+      f"{sst2_deletion['all'].mean_drop(m) / sst2_deletion['all'].mean_drop('integrated_gradients'):.2f}"]
+     for m in mask_result.drops],
+))
+display(table(["method", "most frequent top tokens (count)"],
+              [[names[m], ", ".join(f"{token} ({count})" for token, count in tokens)]
+               for m, tokens in sst2["deletion"]["top_tokens"].items()]))
+
+# %% [markdown]
+# **The statements section 8.9 makes**, checked on these results (a test checks them too):
+
+# %%
+for claim, holds in inside_sst2.chapter_claims(sst2, results).items():
+    print(f"{'yes' if holds else 'NO '}  {claim}")
+
+# %% [markdown]
 # **The statements the chapter makes**, checked on these results (a test checks them too):
 
 # %%

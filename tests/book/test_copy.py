@@ -328,6 +328,9 @@ CHECKS = {
         assert head_ablation(model, batch) == book_ex.head_ablation(model, batch)
         swept = rollout_sweep(model, batch, ks=(1,)).drops
         assert swept == book_ex.rollout_sweep(model, batch, ks=(1,)).drops
+        roles = [["[CLS]", "a", "not", "b", "c", "d"], ["[CLS]", "e", "n't", "f"]]
+        negated = EvalSet(ids, mask, torch.tensor([1, 0]), roles, [], ["sst2"] * 2)
+        assert negation_deletion(model, negated) == book_ex.negation_deletion(model, negated)
     """,
     "09-responsible": """
         import numpy as np

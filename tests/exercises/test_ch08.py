@@ -14,6 +14,7 @@ from book_code.exercises.ch08 import (
     ablated_heads,
     accuracy_by_phenomenon,
     head_ablation,
+    negation_deletion,
     rollout_sweep,
     sufficiency,
 )
@@ -23,15 +24,6 @@ from book_code.training import load_classifier
 
 IDS = torch.tensor([[2, 5, 7, 9, 4, 6], [2, 8, 3, 5, 0, 0]])
 MASK = IDS != 0
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One CPU thread: faster for these tiny models, and much faster on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +136,46 @@ def test_on_the_stored_model_r_zero_is_the_least_faithful_below_one(stored):
     result = rollout_sweep(model, part, residual_weights=(0.0, 0.5, 1.0), random_draws=3)
     assert result.mean_drop("r=0") < result.mean_drop("r=0.5")
     assert result.mean_drop("r=1") < result.mean_drop("random")  # r = 1 deletes by position
+
+
+# --- exercise 5: deleting the negation words of SST-2 sentences ---------------------------------
+
+def test_negation_deletion_deletes_exactly_the_negation_words(tiny):
+    from book_code.data import Vocabulary
+
+    vocab = Vocabulary(["do", "not", "see", "this", "film", "good", "n't"])
+    part = inside.encode_sentences(vocab, ["do not see this film", "good film", "do n't see this"],
+                                   [0, 1, 1], with_roles=False, add_cls=False)
+    torch.manual_seed(0)
+    model = TransformerClassifier(len(vocab), 2, embed_dim=16, num_heads=2, num_layers=1, pooling="mean")
+    model.eval()
+    result = negation_deletion(model, part)
+    # "good film" has no negation word: one sentence of each label remains.
+    assert result["positive"]["sentences"] == 1 and result["negative"]["sentences"] == 1
+    with torch.no_grad():
+        before = model(part.token_ids, part.padding_mask).softmax(dim=-1)[:, 1]
+        kept = part.padding_mask & ~torch.isin(part.token_ids, torch.tensor([vocab["not"], vocab["n't"]]))
+        after = model(part.token_ids, kept).softmax(dim=-1)[:, 1]
+    assert result["negative"]["negators"] == pytest.approx((after - before)[0].item(), abs=1e-6)
+    assert result["positive"]["negators"] == pytest.approx((after - before)[2].item(), abs=1e-6)
+
+
+@pytest.fixture(scope="module")
+def sst2_dev():
+    from book_code.experiments import inside_sst2
+    from tests.data.conftest import find_data_root
+
+    root = find_data_root()
+    model, vocab, _ = inside_sst2.load_sst2_model(inside.find_results() / inside_sst2.CHECKPOINT_FILE)
+    return model, inside_sst2.dev_set(vocab, model, data_dir=root)[0]
+
+
+def test_the_sst2_model_reads_not_as_a_negative_word(sst2_dev):
+    """The solution's finding: deleting "not" raises p(positive) in positive and negative
+    sentences alike, far more than deleting as many random words."""
+    model, dev = sst2_dev
+    result = negation_deletion(model, dev)
+    for group in ("positive", "negative"):
+        assert result[group]["sentences"] >= 20
+        assert result[group]["negators"] > 0.05
+        assert result[group]["negators"] > abs(result[group]["random"]) + 0.05
