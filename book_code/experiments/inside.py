@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -55,6 +54,7 @@ from book_code.data.synthetic import (
 )
 from book_code.data.tokenizer import tokenize
 from book_code.data.vocab import CLS, Vocabulary
+from book_code.experiments.machine import software
 from book_code.interpret import (
     METHODS,
     FaithfulnessResult,
@@ -599,13 +599,7 @@ def inside_results(
         "completeness": completeness,
         "completeness_examples": min(gap_examples, len(test)),
         "seconds": {"completeness": time.perf_counter() - gap_start, "total": time.perf_counter() - start},
-        "machine": {
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "processor": platform.machine(),
-            "cpu_threads": torch.get_num_threads(),
-            "book_code": getattr(book_code, "__version__", "unknown"),
-        },
+        "machine": software(),
     }
     results["claims"] = chapter_claims(results)
     return results

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from collections import Counter
@@ -46,6 +45,7 @@ import book_code
 from book_code.data.datasets import DataNotFoundError, load_sst2, sha256_file
 from book_code.data.vocab import CLS, UNK, Vocabulary
 from book_code.experiments.inside import EvalSet, encode_sentences, result_to_dict
+from book_code.experiments.machine import software
 from book_code.experiments.sst2 import NEGATION_WORDS, phenomenon_tags
 from book_code.interpret import METHODS, attention_weights, faithfulness, integrated_gradients, token_scores
 from book_code.training.checkpoint import CheckpointError, load_classifier, write_json
@@ -490,13 +490,7 @@ def inside_sst2_results(
         "attention": attention_statistics(model, eval_set),
         "deletion": deletion_by_group(model, eval_set, masks, ks, ig_steps, random_draws),
         "examples": pick_examples(eval_set, texts, p_positive),
-        "machine": {
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "processor": platform.machine(),
-            "cpu_threads": torch.get_num_threads(),
-            "book_code": getattr(book_code, "__version__", "unknown"),
-        },
+        "machine": software(),
     }
     results["seconds"] = time.perf_counter() - start
     results["claims"] = chapter_claims(results, synthetic)

@@ -55,6 +55,7 @@ from book_code.data.batching import TextClassificationDataset, make_dataloader
 from book_code.data.synthetic import CLOSERS, OPENERS, SUBJECTS, SyntheticExample, make_synthetic_sentiment
 from book_code.data.vocab import Vocabulary
 from book_code.encoder import ClassifierConfig, TransformerClassifier, count_parameters
+from book_code.experiments.machine import cpu_model, load_average
 from book_code.footprint import FootprintEstimate, WallTimer, classifier_flops, estimate_footprint
 from book_code.train import MODEL_FIELDS, TRAIN_FIELDS, RunConfig
 from book_code.training.checkpoint import load_classifier, write_json
@@ -901,16 +902,8 @@ def busy_core_seconds(run: dict[str, Any]) -> float:
 # ---------------------------------------------------------------------------------------------
 
 def _machine() -> dict[str, Any]:
-    model = None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {"torch": torch.__version__, "python": platform.python_version(), "processor": platform.machine(),
-            "cpu_model": model, "cpu_count": os.cpu_count(), "load_average_at_start": list(os.getloadavg())}
+            "cpu_model": cpu_model(), "cpu_count": os.cpu_count(), "load_average_at_start": load_average()}
 
 
 def responsible_results(seeds: Sequence[int] = (0, 1, 2, 3, 4), threads: int = 1,

@@ -53,6 +53,7 @@ from book_code.data import (
     make_dataloader,
 )
 from book_code.encoder import ClassifierConfig, TransformerClassifier, flops_per_forward
+from book_code.experiments.machine import cpu_model, load_average
 from book_code.pretraining import MaskedLanguageModel, PretrainConfig, init_embeddings_, pretrain
 from book_code.training import TrainConfig, fit, predict, save_checkpoint, seed_everything, write_json
 
@@ -568,16 +569,8 @@ def confident_mistakes(
 
 def environment(threads: int) -> dict[str, Any]:
     """The machine the numbers were measured on."""
-    cpu_model = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu_model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
-        "cpu_model": cpu_model,
+        "cpu_model": cpu_model() or platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "threads": threads,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
@@ -585,13 +578,6 @@ def environment(threads: int) -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
-
-
-def _load_average() -> list[float] | None:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except (AttributeError, OSError):  # not available on Windows
-        return None
 
 
 def _baseline_row(name: str, description: str, fit_fn, data: SST2Data, hardware: str) -> tuple[dict, Any]:
@@ -653,7 +639,7 @@ def sst2_results(
     ``threads`` PyTorch threads (``jobs * threads`` should not exceed the cores).
     """
     torch.set_num_threads(threads)
-    load_start = _load_average()
+    load_start = load_average()
     started = time.time()
     data = load_data(data_dir, limit)
     env = environment(threads)
@@ -662,7 +648,7 @@ def sst2_results(
     def log(message: str) -> None:
         if progress:
             print(
-                f"[{time.time() - started:7.0f} s, load {_load_average()}] {message}",
+                f"[{time.time() - started:7.0f} s, load {load_average()}] {message}",
                 file=sys.stderr,
                 flush=True,
             )
@@ -821,7 +807,7 @@ def sst2_results(
 
     parameters = sum(p.numel() for p in final[0]["model"].parameters())
     dev_mean = statistics.fmean(r["dev_accuracy"] for r in final)
-    load_end = _load_average()
+    load_end = load_average()
     log("done")
     return {
         "command": COMMAND,
