@@ -11,15 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-
-def cpu_model() -> str:
-    """The CPU's marketing name from ``/proc/cpuinfo`` (Linux), else what `platform` knows."""
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.lower().startswith("model name") and ":" in line:
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine() or "unknown"
+from book_code.machine import cpu_model
 
 
 def cpu_flags() -> list[str]:
@@ -44,14 +36,6 @@ def memory_total_bytes() -> int | None:
         if line.startswith("MemTotal:"):
             return int(line.split()[1]) * 1024
     return None
-
-
-def load_average() -> list[float] | None:
-    """The 1, 5 and 15 minute load averages: how busy the machine was (``None`` off Unix)."""
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except (AttributeError, OSError):
-        return None
 
 
 def hardware() -> dict:

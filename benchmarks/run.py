@@ -17,6 +17,7 @@ from benchmarks.encoder import LayerSettings, TrainingSettings, encoder_layer_ca
 from benchmarks.machine import Yardstick, matmul_result, matmul_samples
 from benchmarks.stats import geometric_mean, loglog_slope
 from benchmarks.timing import TimingPolicy
+from book_code.machine import load_average
 
 SCHEMA_VERSION = 1
 SECTIONS = ("matmul", "mha", "sdpa", "encoder_layer", "training")
@@ -130,7 +131,7 @@ def _run(settings: Settings, seed: int, sections: Iterable[str], quick: bool, lo
         "seed": seed,
         "hardware": environment.hardware(),
         "versions": environment.versions(),
-        "load_average": {"start": environment.load_average()},
+        "load_average": {"start": load_average()},
         "settings": _jsonable(asdict(settings)),
         "elapsed_seconds": {},
     }
@@ -161,7 +162,7 @@ def _run(settings: Settings, seed: int, sections: Iterable[str], quick: bool, lo
         if name not in sections:
             result[name] = {"status": "skipped"}
     result["targets"] = evaluate_targets(result)
-    result["load_average"]["end"] = environment.load_average()
+    result["load_average"]["end"] = load_average()
     result["elapsed_seconds"]["total"] = round(time.perf_counter() - started, 2)
     return result
 

@@ -54,7 +54,6 @@ from book_code.data.synthetic import (
 )
 from book_code.data.tokenizer import tokenize
 from book_code.data.vocab import CLS, Vocabulary
-from book_code.experiments.machine import software
 from book_code.interpret import (
     METHODS,
     FaithfulnessResult,
@@ -63,6 +62,7 @@ from book_code.interpret import (
     integrated_gradients,
     token_scores,
 )
+from book_code.machine import software
 from book_code.train import RunConfig, run
 from book_code.training.checkpoint import load_classifier, write_json
 from book_code.training.experiments import CHAPTER_CONFIG

@@ -45,9 +45,9 @@ import book_code
 from book_code.data.datasets import DataNotFoundError, load_sst2, sha256_file
 from book_code.data.vocab import CLS, UNK, Vocabulary
 from book_code.experiments.inside import EvalSet, encode_sentences, result_to_dict
-from book_code.experiments.machine import software
 from book_code.experiments.sst2 import NEGATION_WORDS, phenomenon_tags
 from book_code.interpret import METHODS, attention_weights, faithfulness, integrated_gradients, token_scores
+from book_code.machine import software
 from book_code.training.checkpoint import CheckpointError, load_classifier, write_json
 
 COMMAND = "python -m book_code.experiments.inside_sst2 --output docs/chapters/results/ch08_sst2_results.json"

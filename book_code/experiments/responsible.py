@@ -55,8 +55,8 @@ from book_code.data.batching import TextClassificationDataset, make_dataloader
 from book_code.data.synthetic import CLOSERS, OPENERS, SUBJECTS, SyntheticExample, make_synthetic_sentiment
 from book_code.data.vocab import Vocabulary
 from book_code.encoder import ClassifierConfig, TransformerClassifier, count_parameters
-from book_code.experiments.machine import cpu_model, load_average
 from book_code.footprint import FootprintEstimate, WallTimer, classifier_flops, estimate_footprint
+from book_code.machine import cpu_model, load_average
 from book_code.train import MODEL_FIELDS, TRAIN_FIELDS, RunConfig
 from book_code.training.checkpoint import load_classifier, write_json
 from book_code.training.experiments import CHAPTER_CONFIG

@@ -53,7 +53,7 @@ from book_code.data import (
     make_dataloader,
 )
 from book_code.encoder import ClassifierConfig, TransformerClassifier, flops_per_forward
-from book_code.experiments.machine import cpu_model, load_average
+from book_code.machine import cpu_model, load_average
 from book_code.pretraining import MaskedLanguageModel, PretrainConfig, init_embeddings_, pretrain
 from book_code.training import TrainConfig, fit, predict, save_checkpoint, seed_everything, write_json
 
@@ -570,7 +570,7 @@ def confident_mistakes(
 def environment(threads: int) -> dict[str, Any]:
     """The machine the numbers were measured on."""
     return {
-        "cpu_model": cpu_model() or platform.processor() or platform.machine(),
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "threads": threads,
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),

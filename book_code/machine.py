@@ -1,4 +1,4 @@
-"""What the experiments record about the machine they ran on, written once for all of them."""
+"""What the experiments and benchmarks record about the machine they ran on, written once for all."""
 
 from __future__ import annotations
 
@@ -12,15 +12,15 @@ import torch
 import book_code
 
 
-def cpu_model() -> str | None:
-    """The processor's model name from ``/proc/cpuinfo`` (Linux), or None where there is none."""
+def cpu_model() -> str:
+    """The CPU's marketing name from ``/proc/cpuinfo`` (Linux), else what `platform` knows."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.lower().startswith("model name") and ":" in line:
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return None
+    return platform.processor() or platform.machine() or "unknown"
 
 
 def load_average() -> list[float] | None:
